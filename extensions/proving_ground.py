@@ -1,0 +1,84 @@
+"""Jinja extensions for the template: the service catalog in context, and filters."""
+
+from __future__ import annotations
+
+import importlib.util
+import keyword
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from copier_template_extensions import ContextHook
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+
+def _load_catalog() -> Any:
+    # Loaded by path: copier imports this file by path too, so there is no package.
+    name = "proving_ground_catalog"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("catalog.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+catalog = _load_catalog()
+
+_PACKAGE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def package_slug(project_name: str) -> str:
+    """'My Cool-Project 2' -> 'my_cool_project_2'."""
+    slug = re.sub(r"[^a-z0-9]+", "_", project_name.lower()).strip("_")
+    if not slug:
+        return "app"
+    return f"_{slug}" if slug[0].isdigit() else slug
+
+
+def package_name_error(name: str) -> str:
+    """The validator message for a bad package name, or '' when it is fine."""
+    if not _PACKAGE_NAME.match(name):
+        return (
+            f"package_name {name!r} is not a valid import name: use lowercase letters, "
+            f"digits and underscores, not starting with a digit (e.g. {package_slug(name)!r})"
+        )
+    if keyword.iskeyword(name) or name in sys.stdlib_module_names or name == "tests":
+        return f"package_name {name!r} shadows a Python keyword or module; pick another name"
+    return ""
+
+
+def backends_error(backends: list[str]) -> str:
+    unknown = [b for b in backends if b not in catalog.SERVICES]
+    if unknown:
+        allowed = ", ".join(catalog.SERVICES)
+        return f"unknown backend(s) {', '.join(unknown)}; allowed: {allowed} (or none)"
+    return ""
+
+
+class ProvingGroundFilters(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["package_slug"] = package_slug
+        environment.filters["package_name_error"] = package_name_error
+        environment.filters["backends_error"] = backends_error
+
+
+class ProvingGroundContext(ContextHook):
+    def hook(self, context: dict[str, Any]) -> None:
+        backends = context.get("backends") or []
+        services = catalog.selected(list(backends))
+        context["services"] = {service.key: service for service in services}
+        context["service_list"] = services
+        test_packages = list(catalog.TEST_PACKAGES)
+        if context.get("async_fixtures"):
+            test_packages += catalog.ASYNC_TEST_PACKAGES
+        for service in services:
+            test_packages += service.local_packages
+        context["test_packages"] = test_packages
+        context["dev_packages"] = list(catalog.DEV_PACKAGES)
+        context["runtime_packages"] = [p for s in services for p in s.client_packages]

@@ -1,0 +1,196 @@
+"""Pytest plugin: the run's shared servers, from first use to the end of the run.
+
+Options, the header and summary lines, the markers added from folders and fixtures,
+and the teardown that stops every server the run started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.processes import stop_process_group
+from tests.support.providers import (
+    REGISTRY,
+    Endpoint,
+    NotAvailable,
+    ServiceUnavailable,
+    acquire,
+    order,
+    parse_pins,
+)
+from tests.support.run import Run
+from tests.support.safety import UnsafeTarget
+
+LAYERS = ("unit", "integration", "e2e", "performance", "security")
+RUN_KEY = pytest.StashKey[Run]()
+TESTS_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("services", "real services for tests")
+    group.addoption(
+        "--services",
+        default=None,
+        help="where servers come from: auto (default), url, local or docker; "
+        "or per backend, e.g. postgres=url,redis=local (env: TEST_SERVICES)",
+    )
+    group.addoption(
+        "--require-services",
+        action="store_true",
+        default=None,
+        help="fail, rather than skip, tests whose backend is unavailable (default under CI=true)",
+    )
+
+
+def _required(config: pytest.Config) -> bool:
+    option = config.getoption("--require-services")
+    if option is not None:
+        return bool(option)
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    parse_pins(config.getoption("--services"))  # reject a bad value before anything runs
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        run = Run.from_shared(workerinput["services_run"], workerinput["workerid"])
+    else:
+        run = Run.create(worker_count=_worker_count(config))
+    config.stash[RUN_KEY] = run
+
+
+def _worker_count(config: pytest.Config) -> int:
+    numprocesses = getattr(config.option, "numprocesses", None)
+    return numprocesses if isinstance(numprocesses, int) and numprocesses > 0 else 1
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand each worker the run it belongs to."""
+    node.workerinput["services_run"] = node.config.stash[RUN_KEY].shared()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    pins = parse_pins(config.getoption("--services"))
+    lines = [f"services: run {config.stash[RUN_KEY].id}, servers start on first use"]
+    for backend in REGISTRY.values():
+        lines.append(f"  {backend.name}: {_plan(backend.name, backend.test_env, pins)}")
+    return lines
+
+
+def _plan(name: str, test_env: str, pins: dict[str, str]) -> str:
+    skipped: list[str] = []
+    for provider in order(name, pins):
+        if provider == "url":
+            if os.environ.get(test_env):
+                return f"url ({test_env})"
+            skipped.append(f"{test_env} not set")
+        elif provider == "local":
+            try:
+                return f"local ({REGISTRY[name].describe_local()})"
+            except NotAvailable as reason:
+                skipped.append(str(reason))
+        else:
+            return "docker (testcontainers), if a daemon answers"
+    return "none: " + "; ".join(skipped)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = _layer(item.path)
+        if layer is not None:
+            item.add_marker(layer)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for name in REGISTRY:
+            if f"{name}_server" in fixtures:
+                item.add_marker(name)
+                item.user_properties.append(("backend", name))
+
+
+def _layer(path: Path) -> str | None:
+    with contextlib.suppress(ValueError, IndexError):
+        folder = path.resolve().relative_to(TESTS_ROOT).parts[0]
+        return folder if folder in LAYERS else None
+    return None
+
+
+class Services:
+    """Hands out the run's servers; the session fixture ``services`` is one of these."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.run = config.stash[RUN_KEY]
+        self.pins = parse_pins(config.getoption("--services"))
+        self.required = _required(config)
+
+    def endpoint(self, name: str) -> Endpoint:
+        try:
+            return acquire(REGISTRY[name], self.run, self.pins)
+        except ServiceUnavailable as error:
+            if self.required:
+                pytest.fail(f"{error} (--require-services is on)", pytrace=False)
+            pytest.skip(str(error))
+        except UnsafeTarget as error:
+            pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def services(pytestconfig: pytest.Config) -> Services:
+    return Services(pytestconfig)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    run = config.stash[RUN_KEY]
+    if not run.is_owner:
+        return
+    states = run.states()
+    lines = []
+    for name in REGISTRY:
+        state = states.get(name)
+        if state is None:
+            continue
+        if "unavailable" in state:
+            lines.append(f"{name}: unavailable ({'; '.join(state['unavailable'].values())})")
+            continue
+        endpoint = Endpoint(**state)
+        started = (
+            f", started in {endpoint.started_in:.2f} s by {endpoint.started_by}"
+            if endpoint.started_in is not None
+            else ""
+        )
+        lines.append(
+            f"{name}: {endpoint.provider} ({endpoint.source}), {endpoint.version}{started}"
+        )
+    if lines:
+        terminalreporter.write_sep("-", "services")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is None or not run.is_owner:
+        return
+    states = run.states()
+    for name, backend in REGISTRY.items():
+        state = states.get(name)
+        if state is None or "unavailable" in state:
+            continue
+        endpoint = Endpoint(**state)
+        if endpoint.pid is not None:
+            stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
+        else:
+            backend.cleanup(run, endpoint)
+    for name, state in states.items():
+        if name.endswith("-process"):  # a server whose start did not complete
+            stop_process_group(state["pid"], signal.SIGKILL)
+    reaper = states.get("reaper")
+    if reaper is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(reaper["pid"], signal.SIGTERM)
+    run.remove()

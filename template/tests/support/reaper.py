@@ -1,0 +1,59 @@
+"""Stop a test run's servers and remove its directory once the run's owner is gone.
+
+Started by the first server of a run as ``python -I -S reaper.py OWNER_PID RUN_DIR``.
+It covers what pytest's own teardown cannot: ``kill -9`` of pytest, a crash, a closed
+terminal. Standard library only, so it starts in milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def wait_for_exit(pid: int) -> None:
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:  # macOS: poll
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+    try:
+        fd = pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    select.select([fd], [], [])
+    os.close(fd)
+
+
+def reap(run_dir: Path) -> None:
+    for state_file in run_dir.glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            state = json.loads(state_file.read_text())
+            pgid = state.get("pid")
+            if isinstance(pgid, int) and state_file.stem != "reaper":
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGKILL)
+    time.sleep(0.1)  # let the killed servers release their files
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def main() -> None:
+    owner, run_dir = int(sys.argv[1]), Path(sys.argv[2])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # the owner cleaned up itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    wait_for_exit(owner)
+    reap(run_dir)
+
+
+if __name__ == "__main__":
+    main()

