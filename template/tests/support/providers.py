@@ -8,6 +8,7 @@ resolves it and writes the result to the run directory, every other process read
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -118,6 +119,11 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
             if provider == "url":
                 break  # an explicit URL that fails is not silently replaced
             continue
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            # Found but failed to start: report it rather than try the next provider,
+            # and record it so the other tests of the run do not retry.
+            tried[provider] = f"failed to start: {error}"
+            break
         if endpoint.pid is not None or endpoint.container_id is not None:
             endpoint.started_in = time.perf_counter() - started
             endpoint.started_by = run.worker

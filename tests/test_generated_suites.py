@@ -1,0 +1,103 @@
+"""Generated suites, for real: render, install with uv, run pytest -n 2 against real servers.
+
+Each run must pass with nothing failed and nothing skipped, and every chosen backend
+must have had tests executed against it. CI=true is set, so a backend that cannot be
+started is an error in the generated suite, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import render
+
+pytestmark = pytest.mark.slow
+
+SUITES: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "postgres-only": {"backends": ["postgres"], "python_version": "3.11"},
+    "redis-only": {"backends": ["redis"], "python_version": "3.11"},
+    "no-backend": {"backends": [], "python_version": "3.11"},
+    "async:on": {"async_fixtures": True, "python_version": "3.11"},
+    "async:on-all-layers-gitlab": {
+        "async_fixtures": True,
+        "python_version": "3.11",
+        "ci_provider": "gitlab",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+}
+
+
+def find_python(version: str) -> str:
+    """An interpreter for the project's Python version; uv may not download one here."""
+    candidates = [
+        shutil.which(f"python{version}"),
+        *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))),
+        *sorted(glob.glob(f"/usr/local/bin/python{version}")),
+    ]
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
+            return candidate
+    pytest.fail(f"no Python {version} interpreter found; install one (e.g. `uv python install {version}`)")
+
+
+def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
+    """Outcome counts, and executed (non-skipped) tests per backend."""
+    outcomes: Counter[str] = Counter()
+    per_backend: Counter[str] = Counter()
+    for case in ET.parse(report).getroot().iter("testcase"):
+        tags = {child.tag for child in case}
+        outcome = next((t for t in ("failure", "error", "skipped") if t in tags), "passed")
+        outcomes[outcome] += 1
+        if outcome == "passed":
+            for prop in case.iter("property"):
+                if prop.get("name") == "backend":
+                    per_backend[prop.get("value", "")] += 1
+    return outcomes, per_backend
+
+
+@pytest.mark.parametrize("answers", SUITES.values(), ids=list(SUITES))
+def test_generated_suite_passes_against_real_servers(
+    tmp_path: Path, answers: dict[str, Any]
+) -> None:
+    project = render(tmp_path / "project", **answers)
+    version = answers.get("python_version", "3.12")
+    env = {
+        **os.environ,
+        "CI": "true",
+        "UV_PYTHON": find_python(version),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "VIRTUAL_ENV": "",
+    }
+    for variable in ("TEST_POSTGRES_URL", "TEST_REDIS_URL", "PYTEST_ADDOPTS"):
+        env.pop(variable, None)
+    sync = subprocess.run(["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True)
+    assert sync.returncode == 0, sync.stderr
+
+    report = tmp_path / "junit.xml"
+    run = subprocess.run(
+        ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    output = run.stdout[-6000:] + run.stderr[-2000:]
+    assert run.returncode == 0, output
+
+    outcomes, per_backend = junit_outcomes(report)
+    assert outcomes["passed"] > 0, output
+    assert outcomes["failure"] == outcomes["error"] == 0, output
+    assert outcomes["skipped"] == 0, output
+    for backend in answers.get("backends", ["postgres", "redis"]):
+        assert per_backend[backend] > 0, f"no {backend} test ran:\n{output}"
+        assert f"{backend}: local" in run.stdout, output  # the summary names the provider
+
+    mypy = subprocess.run(["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True)
+    assert mypy.returncode == 0, mypy.stdout
