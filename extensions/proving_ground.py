@@ -20,7 +20,8 @@ def _load_catalog() -> Any:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("catalog.py"))
-    assert spec and spec.loader
+    if spec is None or spec.loader is None:
+        raise ImportError("extensions/catalog.py is missing")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)

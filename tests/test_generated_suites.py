@@ -41,13 +41,17 @@ def find_python(version: str) -> str:
     """An interpreter for the project's Python version; uv may not download one here."""
     candidates = [
         shutil.which(f"python{version}"),
-        *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))),
+        *sorted(
+            glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))
+        ),
         *sorted(glob.glob(f"/usr/local/bin/python{version}")),
     ]
     for candidate in filter(None, candidates):
         if subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
             return candidate
-    pytest.fail(f"no Python {version} interpreter found; install one (e.g. `uv python install {version}`)")
+    pytest.fail(
+        f"no Python {version} interpreter found; install one (e.g. `uv python install {version}`)"
+    )
 
 
 def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
@@ -80,7 +84,9 @@ def test_generated_suite_passes_against_real_servers(
     }
     for variable in ("TEST_POSTGRES_URL", "TEST_REDIS_URL", "PYTEST_ADDOPTS"):
         env.pop(variable, None)
-    sync = subprocess.run(["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True)
+    sync = subprocess.run(
+        ["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True
+    )
     assert sync.returncode == 0, sync.stderr
 
     report = tmp_path / "junit.xml"
@@ -99,5 +105,7 @@ def test_generated_suite_passes_against_real_servers(
         assert per_backend[backend] > 0, f"no {backend} test ran:\n{output}"
         assert f"{backend}: local" in run.stdout, output  # the summary names the provider
 
-    mypy = subprocess.run(["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True)
+    mypy = subprocess.run(
+        ["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True
+    )
     assert mypy.returncode == 0, mypy.stdout

@@ -17,6 +17,7 @@ import pytest
 from tests.support.processes import stop_process_group
 from tests.support.providers import (
     REGISTRY,
+    Backend,
     Endpoint,
     NotAvailable,
     ServiceUnavailable,
@@ -60,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None:
         run = Run.from_shared(workerinput["services_run"], workerinput["workerid"])
+        run.write_state(f"worker-{run.worker}", {"pid": os.getpid(), "worker": True})
     else:
         run = Run.create(worker_count=_worker_count(config))
     config.stash[RUN_KEY] = run
@@ -128,9 +130,9 @@ class Services:
         self.pins = parse_pins(config.getoption("--services"))
         self.required = _required(config)
 
-    def endpoint(self, name: str) -> Endpoint:
+    def endpoint(self, backend: Backend) -> Endpoint:
         try:
-            return acquire(REGISTRY[name], self.run, self.pins)
+            return acquire(backend, self.run, self.pins)
         except ServiceUnavailable as error:
             if self.required:
                 pytest.fail(f"{error} (--require-services is on)", pytrace=False)

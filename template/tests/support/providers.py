@@ -98,8 +98,17 @@ def acquire(backend: Backend, run: Run, pins: dict[str, str]) -> Endpoint:
             state = _resolve(backend, run, pins)
             run.write_state(backend.name, state)
     if "unavailable" in state:
-        raise ServiceUnavailable(backend.name, state["unavailable"], backend.fix)
+        tried = state["unavailable"]
+        raise ServiceUnavailable(backend.name, tried, _fix(backend, tried))
     return Endpoint(**state)
+
+
+def _fix(backend: Backend, tried: dict[str, str]) -> str:
+    if "local" in tried:
+        return backend.fix
+    if "docker" in tried:
+        return "start a Docker daemon (or set DOCKER_HOST), or allow the local provider (--services=auto)"
+    return f"set {backend.test_env}, or let the local provider run (--services=auto)"
 
 
 def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Started by the first server of a run as ``python -I -S reaper.py OWNER_PID RUN_DIR``.
 It covers what pytest's own teardown cannot: ``kill -9`` of pytest, a crash, a closed
-terminal. Standard library only, so it starts in milliseconds.
+terminal. It also kills the run's xdist workers, which would otherwise finish their
+current test against servers that are gone. Standard library only, so it starts in
+milliseconds.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ def reap(run_dir: Path) -> None:
     for state_file in run_dir.glob("*.json"):
         with contextlib.suppress(OSError, ValueError):
             state = json.loads(state_file.read_text())
-            pgid = state.get("pid")
-            if isinstance(pgid, int) and state_file.stem != "reaper":
+            pid = state.get("pid")
+            if isinstance(pid, int) and state_file.stem != "reaper":
+                # Servers lead process groups of their own; xdist workers do not.
+                kill = os.kill if state.get("worker") else os.killpg
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGKILL)
+                    kill(pid, signal.SIGKILL)
     time.sleep(0.1)  # let the killed servers release their files
     shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -1,9 +1,10 @@
 """The state one pytest run shares between its processes.
 
-A run is the controller plus its xdist workers. They share a run directory in the
-system temp dir, named with a run id: servers, their data and a JSON state file per
-backend live there. The process that owns the run removes it at the end; the reaper
-(see ``reaper.py``) removes it if that process dies first.
+A run is the controller plus its xdist workers. They share a run directory (in
+/dev/shm where there is one, else the temp dir), named with a run id: servers, their
+data and a JSON state file per backend live there. The process that owns the run
+removes it at the end; the reaper (see ``reaper.py``) removes it if that process dies
+first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ from typing import Any
 from filelock import FileLock
 
 RUN_DIR_PREFIX = "pytest-services-"
+BASE_DIR_ENV = "TEST_SERVICES_DIR"
+
+
+def base_dir() -> Path:
+    """Where run directories go: memory-backed /dev/shm when there is one.
+
+    Server data in memory makes cloning a Postgres database about ten times faster
+    than on a virtual disk, and a test server's data is thrown away anyway.
+    """
+    configured = os.environ.get(BASE_DIR_ENV)
+    if configured:
+        return Path(configured)
+    shm = Path("/dev/shm")  # noqa: S108 - Run.create's mkdir fails on an existing name
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return Path(tempfile.gettempdir())
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,7 @@ class Run:
     @classmethod
     def create(cls, worker_count: int) -> Run:
         run_id = secrets.token_hex(3)
-        run_dir = Path(tempfile.gettempdir()) / f"{RUN_DIR_PREFIX}{run_id}"
+        run_dir = base_dir() / f"{RUN_DIR_PREFIX}{run_id}"
         run_dir.mkdir(mode=0o700)
         if os.geteuid() == 0:
             # Postgres runs as an unprivileged user and must reach its data below here.

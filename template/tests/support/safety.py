@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 ALLOW_REMOTE_ENV = "TEST_SERVICES_ALLOW_REMOTE"
 
 
-class UnsafeTarget(RuntimeError):
+class UnsafeTarget(Exception):
     """The suite refused to run destructive steps against this target."""
 
 

@@ -1,0 +1,179 @@
+"""The generated service plumbing under stress: URLs, safety guard, missing servers, kill -9.
+
+One project is rendered and installed for the module; each test runs its suite (or its
+support code) in a subprocess, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import render
+from .test_generated_suites import find_python
+
+pytestmark = pytest.mark.slow
+
+START_SERVERS = """
+import json, sys
+from tests.support.run import Run
+from tests.support import postgres, redis
+run = Run.create(1)
+print(json.dumps({"dir": str(run.dir), "postgres": postgres.start_local(run).__dict__,
+                  "redis": redis.start_local(run).__dict__}))
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = render(tmp_path_factory.mktemp("model") / "project", python_version="3.11")
+    sync = subprocess.run(["uv", "sync", "-q"], cwd=root, env=clean_env(), capture_output=True)
+    assert sync.returncode == 0, sync.stderr
+    return root
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST_"))}
+    env.update(UV_PYTHON=find_python("3.11"), UV_PYTHON_DOWNLOADS="never", VIRTUAL_ENV="")
+    env.pop("CI", None)
+    env.update(extra)
+    return env
+
+
+def pytest_in(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["uv", "run", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=project, env=clean_env(**env), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def python_in(project: Path, code: str) -> str:
+    done = subprocess.run(
+        ["uv", "run", "python", "-c", code],
+        cwd=project, env=clean_env(PYTHONPATH="."), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+@pytest.fixture
+def outside_servers(project: Path) -> Iterator[dict[str, str]]:
+    """Servers the suite did not start, as a developer's or CI's would be."""
+    started = json.loads(python_in(project, START_SERVERS))
+    yield {"postgres": started["postgres"]["url"], "redis": started["redis"]["url"]}
+    for backend in ("postgres", "redis"):
+        os.killpg(started[backend]["pid"], signal.SIGKILL)
+    subprocess.run(["rm", "-rf", started["dir"]], check=True)
+
+
+def test_url_provider_uses_servers_and_spares_what_it_did_not_create(
+    project: Path, outside_servers: dict[str, str]
+) -> None:
+    pg, rd = outside_servers["postgres"], outside_servers["redis"]
+    python_in(project, f"""
+import psycopg, redis
+with psycopg.connect("{pg}", autocommit=True) as c:
+    c.execute("CREATE DATABASE app_data")
+redis.Redis.from_url("{rd}/1").set("someone-elses", "keep me")
+""")  # fmt: skip
+
+    run = pytest_in(project, "-n", "2", TEST_POSTGRES_URL=pg, TEST_REDIS_URL=rd)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "postgres: url (TEST_POSTGRES_URL)" in run.stdout
+    assert "redis: url (TEST_REDIS_URL)" in run.stdout
+
+    left = python_in(project, f"""
+import psycopg, redis
+with psycopg.connect("{pg}") as c:
+    print(sorted(r[0] for r in c.execute("SELECT datname FROM pg_database")))
+print(redis.Redis.from_url("{rd}/1").get("someone-elses"))
+""")  # fmt: skip
+    assert "'app_data'" in left
+    assert "pgt_" not in left  # every database the run made was dropped
+    assert "b'keep me'" in left  # db 1 held foreign keys, so it was never claimed
+
+
+def test_safety_guard_refuses_the_applications_own_database(
+    project: Path, outside_servers: dict[str, str]
+) -> None:
+    pg = outside_servers["postgres"]
+    run = pytest_in(project, "tests/integration", TEST_POSTGRES_URL=pg, DATABASE_URL=pg)
+    assert run.returncode == 1
+    assert "TEST_POSTGRES_URL points at the same server and database as DATABASE_URL" in run.stdout
+
+
+def test_safety_guard_refuses_remote_hosts_unless_allowed(project: Path) -> None:
+    url = "postgresql://postgres@db.example.com:5432/postgres"
+    run = pytest_in(project, "tests/integration/test_users.py", TEST_POSTGRES_URL=url)
+    assert run.returncode == 1
+    assert "TEST_SERVICES_ALLOW_REMOTE=1" in run.stdout
+
+
+def test_unavailable_backend_skips_with_reason_or_fails_when_required(project: Path) -> None:
+    # Pinned to docker on a machine without a daemon: nothing can supply the backends.
+    env = {"DOCKER_HOST": "unix:///nonexistent.sock"}
+    skipped = pytest_in(project, "-rs", "tests/integration", "--services=docker", **env)
+    assert skipped.returncode == 0, skipped.stdout[-3000:]
+    assert " passed" not in skipped.stdout.splitlines()[-1]
+    assert "no Docker daemon answered at unix:///nonexistent.sock" in skipped.stdout
+    assert "Fix: start a Docker daemon" in skipped.stdout
+
+    required = pytest_in(project, "tests/integration", "--services=docker", CI="true", **env)
+    assert required.returncode == 1
+    assert "(--require-services is on)" in required.stdout
+    assert " skipped" not in required.stdout.splitlines()[-1]
+
+
+def test_bad_services_option_is_rejected_before_anything_runs(project: Path) -> None:
+    run = pytest_in(project, "--services=postgres=podman")
+    assert run.returncode != 0
+    assert "unknown provider 'podman'" in run.stdout + run.stderr
+
+
+def test_kill_9_of_pytest_leaves_no_server_or_run_directory(project: Path) -> None:
+    (project / "tests" / "integration" / "test_zz_waits.py").write_text(
+        "import time\n\n\ndef test_waits(db_session, redis_client):\n    time.sleep(120)\n"
+    )
+    try:
+        proc = subprocess.Popen(
+            [str(project / ".venv" / "bin" / "pytest"), "-p", "no:cacheprovider", "-n", "2"],
+            cwd=project, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        run_dir = wait_for_run_dir(proc.pid)
+        state = json.loads((run_dir / "postgres.json").read_text())
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while (run_dir.exists() or alive(state["pid"])) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not run_dir.exists()
+        assert not alive(state["pid"])
+    finally:
+        (project / "tests" / "integration" / "test_zz_waits.py").unlink()
+
+
+def wait_for_run_dir(owner: int) -> Path:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for base in (Path("/dev/shm"), Path("/tmp")):
+            for run_dir in base.glob("pytest-services-*"):
+                reaper = run_dir / "reaper.json"
+                if (run_dir / "redis.json").exists() and (run_dir / "postgres.json").exists():
+                    cmdline = Path(f"/proc/{json.loads(reaper.read_text())['pid']}/cmdline")
+                    if str(owner).encode() in cmdline.read_bytes():
+                        return run_dir
+        time.sleep(0.1)
+    raise AssertionError("the suite did not start its servers within 60 s")
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
