@@ -107,8 +107,8 @@ def _fix(backend: Backend, tried: dict[str, str]) -> str:
     if "local" in tried:
         return backend.fix
     if "docker" in tried:
-        return "start a Docker daemon (or set DOCKER_HOST), or allow the local provider (--services=auto)"
-    return f"set {backend.test_env}, or let the local provider run (--services=auto)"
+        return "start a Docker daemon (or set DOCKER_HOST), or use --services=auto"
+    return f"set {backend.test_env}, or use --services=auto"
 
 
 def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]:
