@@ -93,6 +93,7 @@ TEST_PACKAGES = [
     "testcontainers>=4.8",
 ]
 ASYNC_TEST_PACKAGES = ["pytest-asyncio>=1.0"]
+PERFORMANCE_TEST_PACKAGES = ["pytest-benchmark>=5.1"]
 DEV_PACKAGES = ["ruff>=0.8", "mypy>=1.13"]
 
 

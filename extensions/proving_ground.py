@@ -78,6 +78,8 @@ class ProvingGroundContext(ContextHook):
         test_packages = list(catalog.TEST_PACKAGES)
         if context.get("async_fixtures"):
             test_packages += catalog.ASYNC_TEST_PACKAGES
+        if "performance" in (context.get("test_layers") or []):
+            test_packages += catalog.PERFORMANCE_TEST_PACKAGES
         for service in services:
             test_packages += service.local_packages
         context["test_packages"] = test_packages

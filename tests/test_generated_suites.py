@@ -1,7 +1,8 @@
 """Generated suites, for real: render, install with uv, run pytest -n 2 against real servers.
 
-Each run must pass with nothing failed and nothing skipped, and every chosen backend
-must have had tests executed against it. CI=true is set, so a backend that cannot be
+Each run must pass (coverage threshold included, as in the generated CI) with nothing
+failed and nothing skipped, and every chosen backend must have had tests executed
+against it. CI=true is set, so a backend that cannot be
 started is an error in the generated suite, never a silent skip.
 """
 
@@ -24,7 +25,11 @@ pytestmark = pytest.mark.slow
 
 SUITES: dict[str, dict[str, Any]] = {
     "defaults": {},
-    "postgres-only": {"backends": ["postgres"], "python_version": "3.11"},
+    "postgres-only-all-layers": {
+        "backends": ["postgres"],
+        "python_version": "3.11",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
     "redis-only": {"backends": ["redis"], "python_version": "3.11"},
     "no-backend": {"backends": [], "python_version": "3.11"},
     "async:on": {"async_fixtures": True, "python_version": "3.11"},
@@ -91,7 +96,7 @@ def test_generated_suite_passes_against_real_servers(
 
     report = tmp_path / "junit.xml"
     run = subprocess.run(
-        ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", "--cov", f"--junitxml={report}"],
         cwd=project, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     output = run.stdout[-6000:] + run.stderr[-2000:]

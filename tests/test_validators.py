@@ -17,6 +17,10 @@ BAD_ANSWERS = {
     "coverage:high": ({"coverage_threshold": 101}, "from 0 to 100"),
     "coverage:negative": ({"coverage_threshold": -5}, "from 0 to 100"),
     "layers:none": ({"test_layers": []}, "choose at least one test layer"),
+    "layers:nothing-to-test": (
+        {"test_layers": ["e2e"], "backends": []},
+        "without a backend, integration and e2e tests have nothing to test",
+    ),
 }
 BAD_CHOICES = {
     "python:3.9": {"python_version": "3.9"},

@@ -16,9 +16,10 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 RUN_DIR_PREFIX = "pytest-services-"
 BASE_DIR_ENV = "TEST_SERVICES_DIR"
@@ -79,6 +80,8 @@ class Run:
         return os.getpid() == self.owner_pid
 
     def lock(self, name: str) -> FileLock:
+        from filelock import FileLock  # imported on first use: loading stays cheap
+
         return FileLock(self.dir / f"{name}.lock")
 
     def state_path(self, name: str) -> Path:
