@@ -95,8 +95,9 @@ def test_generated_suite_passes_against_real_servers(
     assert sync.returncode == 0, sync.stderr
 
     report = tmp_path / "junit.xml"
+    pytest = ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", "--cov"]
     run = subprocess.run(
-        ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", "--cov", f"--junitxml={report}"],
+        [*pytest, f"--junitxml={report}"],
         cwd=project, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     output = run.stdout[-6000:] + run.stderr[-2000:]
