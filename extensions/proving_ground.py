@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import keyword
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,13 @@ def package_name_error(name: str) -> str:
     return ""
 
 
+def docker_health_cmd(command: list[str]) -> str:
+    """A health check as one ``docker create --health-cmd`` argument, quoted twice:
+    for the shell that runs it (shlex) and for the runner that splits the options."""
+    shell = shlex.join(command)
+    return '"' + shell.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def backends_error(backends: list[str]) -> str:
     unknown = [b for b in backends if b not in catalog.SERVICES]
     if unknown:
@@ -67,6 +75,7 @@ class ProvingGroundFilters(Extension):
         environment.filters["package_slug"] = package_slug
         environment.filters["package_name_error"] = package_name_error
         environment.filters["backends_error"] = backends_error
+        environment.filters["docker_health_cmd"] = docker_health_cmd
 
 
 class ProvingGroundContext(ContextHook):
@@ -81,10 +90,16 @@ class ProvingGroundContext(ContextHook):
         if "performance" in (context.get("test_layers") or []):
             test_packages += catalog.PERFORMANCE_TEST_PACKAGES
         for service in services:
-            test_packages += service.local_packages
+            test_packages += service.local_packages + service.test_packages
         context["test_packages"] = test_packages
         context["dev_packages"] = list(catalog.DEV_PACKAGES)
-        runtime_packages = [p for s in services for p in s.client_packages]
-        if context.get("async_fixtures"):
-            runtime_packages += [p for s in services for p in s.async_client_packages]
-        context["runtime_packages"] = runtime_packages
+        use_async = bool(context.get("async_fixtures"))
+        context["runtime_packages"] = [
+            package
+            for s in services
+            for package in (
+                s.async_client_packages
+                if use_async and s.async_client_packages is not None
+                else s.client_packages
+            )
+        ]

@@ -72,6 +72,24 @@ def register(backend: Backend) -> Backend:
     return backend
 
 
+def answer_wait() -> float:
+    """How long a URL's server may take to answer: CI containers can still be starting."""
+    default = "30" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "3"
+    return float(os.environ.get("TEST_SERVICES_WAIT", default))
+
+
+def wait_for_answer(probe: Callable[[], str], errors: tuple[type[Exception], ...], env: str) -> str:
+    """Call ``probe`` (it returns the server version) until the server answers."""
+    deadline = time.monotonic() + answer_wait()
+    while True:
+        try:
+            return probe()
+        except errors as error:
+            if time.monotonic() > deadline:
+                raise NotAvailable(f"{env} is set but the server did not answer: {error}") from None
+            time.sleep(0.25)
+
+
 def parse_pins(option: str | None) -> dict[str, str]:
     """``local`` pins every backend; ``postgres=url,redis=local`` pins each."""
     pins: dict[str, str] = {}
