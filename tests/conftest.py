@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from copier import run_copy
 
+pytest_plugins = ["tests.provisioned"]
+
 REPO = Path(__file__).resolve().parent.parent
 # Any Jinja left in output: "{{", "{%" or "{#", but not GitHub's "${{ ... }}".
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#")

@@ -74,21 +74,50 @@ def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
     return outcomes, per_backend
 
 
+def servers_env(request: pytest.FixtureRequest, backends: list[str]) -> dict[str, str]:
+    """Where the generated suite finds servers that no wheel carries, and how.
+
+    Kafka: the local provider, through KAFKA_HOME. MongoDB: FerretDB through the url
+    provider (TEST_MONGO_URL), or through the local provider (ferretdb on PATH) when
+    the suite's answers say ``mongo_provider: local``.
+    """
+    env: dict[str, str] = {}
+    if "kafka" in backends:
+        env["KAFKA_HOME"] = str(request.getfixturevalue("kafka_home"))
+    if "mongo" in backends:
+        if request.node.callspec.params["answers"].get("mongo_provider") == "local":
+            ferretdb = request.getfixturevalue("ferretdb_binary")
+            env["PATH"] = f"{ferretdb.parent}{os.pathsep}{os.environ['PATH']}"
+        else:
+            env["TEST_MONGO_URL"] = request.getfixturevalue("ferretdb_url")
+    return env
+
+
+def expected_provider(backend: str, env: dict[str, str]) -> str:
+    return "url" if f"TEST_{backend.upper()}_URL" in env else "local"
+
+
 @pytest.mark.parametrize("answers", SUITES.values(), ids=list(SUITES))
 def test_generated_suite_passes_against_real_servers(
-    tmp_path: Path, answers: dict[str, Any]
+    request: pytest.FixtureRequest, tmp_path: Path, answers: dict[str, Any]
 ) -> None:
+    answers = {k: v for k, v in answers.items() if k != "mongo_provider"}
+    backends = answers.get("backends", ["postgres", "redis"])
     project = render(tmp_path / "project", **answers)
     version = answers.get("python_version", "3.12")
     env = {
-        **os.environ,
-        "CI": "true",
-        "UV_PYTHON": find_python(version),
-        "UV_PYTHON_DOWNLOADS": "never",
-        "VIRTUAL_ENV": "",
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TEST_", "PYTEST_", "KAFKA_HOME"))
     }
-    for variable in ("TEST_POSTGRES_URL", "TEST_REDIS_URL", "PYTEST_ADDOPTS"):
-        env.pop(variable, None)
+    servers = servers_env(request, backends)
+    env.update(
+        servers,
+        CI="true",
+        UV_PYTHON=find_python(version),
+        UV_PYTHON_DOWNLOADS="never",
+        VIRTUAL_ENV="",
+    )
     sync = subprocess.run(
         ["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True
     )
@@ -107,9 +136,10 @@ def test_generated_suite_passes_against_real_servers(
     assert outcomes["passed"] > 0, output
     assert outcomes["failure"] == outcomes["error"] == 0, output
     assert outcomes["skipped"] == 0, output
-    for backend in answers.get("backends", ["postgres", "redis"]):
+    for backend in backends:
         assert per_backend[backend] > 0, f"no {backend} test ran:\n{output}"
-        assert f"{backend}: local" in run.stdout, output  # the summary names the provider
+        provider = expected_provider(backend, servers)
+        assert f"{backend}: {provider}" in run.stdout, output  # the summary names it
 
     mypy = subprocess.run(
         ["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True

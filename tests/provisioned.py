@@ -1,0 +1,80 @@
+"""Servers that no wheel carries, provisioned for the generated suites.
+
+Kafka comes from Apache's jars on Maven Central and FerretDB (MongoDB wire protocol on
+SQLite; no MongoDB binary can be had here) from the Go module proxy, both built by the
+scripts in .ci/provision/ into a cache, so a second run takes milliseconds. A backend
+whose script cannot run here (no JDK, no Go) is skipped with the script's message, and
+fails the run under CI=true: CI must exercise every backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+PROVISION = REPO / ".ci" / "provision"
+
+
+def _provision(script: str) -> Path:
+    done = subprocess.run(
+        ["bash", str(PROVISION / script)], capture_output=True, text=True, timeout=1200
+    )
+    if done.returncode != 0:
+        message = f".ci/provision/{script} failed: {done.stderr.strip()[-1500:]}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def kafka_home() -> Path:
+    """A Kafka installation for the generated suites' local provider (KAFKA_HOME)."""
+    return _provision("kafka.sh")
+
+
+@pytest.fixture(scope="session")
+def ferretdb_binary() -> Path:
+    return _provision("ferretdb.sh")
+
+
+@pytest.fixture(scope="session")
+def ferretdb_url(ferretdb_binary: Path) -> Iterator[str]:
+    """A running FerretDB, handed to generated suites as TEST_MONGO_URL (url provider)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = Path(tempfile.mkdtemp(prefix="ferretdb-"))
+    server = subprocess.Popen(
+        [
+            str(ferretdb_binary), "--handler=sqlite", f"--sqlite-url=file:{data}/",
+            f"--listen-addr=127.0.0.1:{port}", f"--state-dir={data}", "--debug-addr=-",
+            "--telemetry=disable", "--log-level=warn",
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("FerretDB did not start") from None
+                time.sleep(0.02)
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(data, ignore_errors=True)

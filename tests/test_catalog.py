@@ -1,0 +1,58 @@
+"""The service catalog is the one source of truth: the questions and files agree with it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+import yaml
+
+from .conftest import REPO
+
+
+def load_catalog():
+    spec = importlib.util.spec_from_file_location("catalog", REPO / "extensions" / "catalog.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["catalog"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+CATALOG = load_catalog()
+QUESTIONS = yaml.safe_load((REPO / "copier.yml").read_text())
+OFFERED = list(QUESTIONS["backends"]["choices"].values())
+
+
+def test_every_offered_backend_is_in_the_catalog() -> None:
+    assert set(OFFERED) <= set(CATALOG.SERVICES)
+
+
+@pytest.mark.parametrize("key", OFFERED)
+def test_offered_backend_has_plumbing_fixtures_and_examples(key: str) -> None:
+    template = REPO / "template"
+    condition = f"{{% if '{key}' in backends %}}"
+    assert (template / "tests" / "support" / f"{condition}{key}.py{{% endif %}}.jinja").exists()
+    assert (template / "tests" / "plugins" / f"{condition}{key}.py{{% endif %}}.jinja").exists()
+    examples = [
+        p
+        for p in template.rglob("*")
+        if condition in p.name and p.name.startswith(condition + "test_")
+    ]
+    assert examples, f"no example tests for {key}"
+
+
+@pytest.mark.parametrize("key", OFFERED)
+def test_images_are_pinned(key: str) -> None:
+    image = CATALOG.SERVICES[key].image
+    name, _, tag = image.rpartition(":")
+    assert name
+    assert tag
+    assert tag != "latest"
+
+
+def test_test_env_names_follow_the_convention() -> None:
+    for key, service in CATALOG.SERVICES.items():
+        assert service.test_env == f"TEST_{key.upper()}_URL"
