@@ -9,6 +9,7 @@ fails the run under CI=true: CI must exercise every backend.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -26,9 +27,14 @@ PROVISION = REPO / ".ci" / "provision"
 
 
 def _provision(script: str) -> Path:
-    done = subprocess.run(
-        ["bash", str(PROVISION / script)], capture_output=True, text=True, timeout=1200
-    )
+    cache = Path(os.environ.get("PROVISION_CACHE") or Path.home() / ".cache" / "proving-ground")
+    cache.mkdir(parents=True, exist_ok=True)
+    # xdist workers ask at the same time; the first builds, the others wait for it.
+    with (cache / f".{script}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            ["bash", str(PROVISION / script)], capture_output=True, text=True, timeout=1200
+        )
     if done.returncode != 0:
         message = f".ci/provision/{script} failed: {done.stderr.strip()[-1500:]}"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
