@@ -99,10 +99,12 @@ SERVICES: dict[str, Service] = {
             healthcheck=["mongosh", "--quiet", "--eval", 'db.adminCommand("ping")'],
             tmpfs="/data/db",
             client_packages=["pymongo>=4.10"],
+            # AsyncMongoClient left beta in 4.13.
+            async_client_packages=["pymongo>=4.13"],
             local_packages=[],
             local_provider=(
-                "mongod on PATH, else FerretDB (ferretdb on PATH, MongoDB wire protocol "
-                "on SQLite)"
+                "mongod on PATH, else FerretDB (MongoDB wire protocol on SQLite) from "
+                "FERRETDB_BIN or ferretdb on PATH"
             ),
         ),
         Service(

@@ -33,6 +33,16 @@ SUITES: dict[str, dict[str, Any]] = {
     "redis-only": {"backends": ["redis"], "python_version": "3.11"},
     "no-backend": {"backends": [], "python_version": "3.11"},
     "async:on": {"async_fixtures": True, "python_version": "3.11"},
+    "mongo-local-ferretdb": {
+        "backends": ["mongo"],
+        "python_version": "3.11",
+        "mongo_provider": "local",
+    },
+    "postgres-redis-mongo-url-async": {
+        "backends": ["postgres", "redis", "mongo"],
+        "async_fixtures": True,
+        "python_version": "3.11",
+    },
     "async:on-all-layers-gitlab": {
         "async_fixtures": True,
         "python_version": "3.11",

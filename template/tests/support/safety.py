@@ -14,9 +14,24 @@ class UnsafeTarget(Exception):
     """The suite refused to run destructive steps against this target."""
 
 
-def _identity(url: str) -> tuple[str, int | None, str]:
-    parts = urlsplit(url)
-    return (parts.hostname or "", parts.port, parts.path.strip("/"))
+def hosts(url: str) -> list[tuple[str, int | None]]:
+    """Every host:port of a URL, including multi-host ones (``mongodb://a:1,b:2/``)."""
+    netloc = urlsplit(url if "://" in url else f"//{url}").netloc.rpartition("@")[2]
+    found: list[tuple[str, int | None]] = []
+    for item in filter(None, netloc.split(",")):
+        if item.startswith("["):  # [::1]:5432
+            host, _, rest = item[1:].partition("]")
+            port = rest.lstrip(":")
+        else:
+            host, _, port = item.partition(":")
+        found.append((host.lower(), int(port) if port.isdigit() else None))
+    return found
+
+
+def _same_target(a: str, b: str) -> bool:
+    """Whether two URLs share a server and name the same database (path)."""
+    same_path = urlsplit(a).path.strip("/") == urlsplit(b).path.strip("/")
+    return same_path and bool(set(hosts(a)) & set(hosts(b)))
 
 
 def _is_loopback(host: str) -> bool:
@@ -35,18 +50,22 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_external_url(url: str, *, test_env: str, app_env: str) -> None:
-    """Refuse a test URL that is the application's own, or remote unless allowed."""
+    """Refuse a test URL that is the application's own, or remote unless allowed.
+
+    ``url`` may list several hosts (``mongodb://a:1,b:2/``, Kafka's ``a:1,b:2``); every
+    one of them must be this machine.
+    """
     app_url = os.environ.get(app_env)
-    if app_url and _identity(app_url) == _identity(url):
+    if app_url and _same_target(app_url, url):
         raise UnsafeTarget(
             f"{test_env} points at the same server and database as {app_env}; "
             f"the suite creates and drops data there. Point {test_env} at a server "
             "used only for tests."
         )
-    host = urlsplit(url).hostname or ""
-    if not _is_loopback(host) and os.environ.get(ALLOW_REMOTE_ENV) != "1":
+    remote = [host for host, _ in hosts(url) if not _is_loopback(host)]
+    if remote and os.environ.get(ALLOW_REMOTE_ENV) != "1":
         raise UnsafeTarget(
-            f"{test_env} points at {host!r}, which is not this machine; set "
+            f"{test_env} points at {', '.join(map(repr, remote))}, not this machine; set "
             f"{ALLOW_REMOTE_ENV}=1 if that server is meant for tests (CI service "
             "containers reached by name, for example)."
         )
