@@ -115,7 +115,30 @@ SERVICES: dict[str, Service] = {
             app_env="KAFKA_BOOTSTRAP_SERVERS",
             test_env="TEST_KAFKA_URL",
             service_url="127.0.0.1:9092",
-            container_env={},
+            # The image uses its built-in config only when no KAFKA_* variable is set, so
+            # changing one setting means stating the whole single-node KRaft config.
+            # The broker advertises 127.0.0.1 (GitLab: the service alias) so clients
+            # outside the container can reach the address it hands out.
+            container_env={
+                "CLUSTER_ID": "pg-test-kafka-cluster0",
+                "KAFKA_NODE_ID": "1",
+                "KAFKA_PROCESS_ROLES": "broker,controller",
+                "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
+                "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://127.0.0.1:9092",
+                "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+                "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+                "KAFKA_LOG_DIRS": "/tmp/kraft-combined-logs",
+                "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+                "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+                "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
+                "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
+                # No 3 s wait before a new consumer group's first rebalance.
+                "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+                # As on the local broker: only the fixtures make topics.
+                "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+            },
             healthcheck=[
                 "/opt/kafka/bin/kafka-broker-api-versions.sh",
                 "--bootstrap-server",
@@ -125,7 +148,9 @@ SERVICES: dict[str, Service] = {
             client_packages=["confluent-kafka>=2.6"],
             async_client_packages=["aiokafka>=0.12"],
             local_packages=[],
-            test_packages=["jsonschema>=4.23"],
+            # The suite's own plumbing (topics, readiness, the sync fixtures) uses
+            # confluent-kafka whichever client the example code uses.
+            test_packages=["confluent-kafka>=2.6", "jsonschema>=4.23"],
             local_provider=(
                 "a Kafka installation (KAFKA_HOME, or kafka-server-start.sh on PATH) run "
                 "as one KRaft broker"

@@ -91,10 +91,9 @@ class ProvingGroundContext(ContextHook):
             test_packages += catalog.PERFORMANCE_TEST_PACKAGES
         for service in services:
             test_packages += service.local_packages + service.test_packages
-        context["test_packages"] = test_packages
         context["dev_packages"] = list(catalog.DEV_PACKAGES)
         use_async = bool(context.get("async_fixtures"))
-        context["runtime_packages"] = [
+        runtime_packages = [
             package
             for s in services
             for package in (
@@ -103,3 +102,6 @@ class ProvingGroundContext(ContextHook):
                 else s.client_packages
             )
         ]
+        context["runtime_packages"] = runtime_packages
+        # A test package the project already depends on at runtime is not listed twice.
+        context["test_packages"] = [p for p in test_packages if p not in runtime_packages]

@@ -38,6 +38,13 @@ SUITES: dict[str, dict[str, Any]] = {
         "python_version": "3.11",
         "mongo_provider": "local",
     },
+    "kafka-only": {"backends": ["kafka"], "python_version": "3.11"},
+    "kafka-async-all-layers": {
+        "backends": ["kafka", "redis"],
+        "async_fixtures": True,
+        "python_version": "3.11",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
     "postgres-redis-mongo-url-async": {
         "backends": ["postgres", "redis", "mongo"],
         "async_fixtures": True,

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from .conftest import UNRENDERED, render
+from .test_catalog import OFFERED
 
 COMBINATIONS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -28,6 +29,8 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "backends": ["mongo"],
         "test_layers": ["unit", "integration", "e2e", "performance", "security"],
     },
+    "backends:kafka": {"backends": ["kafka"]},
+    "async:on-backends:kafka-postgres": {"async_fixtures": True, "backends": ["kafka", "postgres"]},
     "ci:gitlab": {"ci_provider": "gitlab"},
     "ci:none": {"ci_provider": "none", "backends": ["redis"]},
     "python:3.10": {"python_version": "3.10"},
@@ -92,11 +95,11 @@ def test_only_chosen_backends_appear(project: tuple[Path, dict[str, Any]]) -> No
         assert not compose.exists()
     else:
         assert set(yaml.safe_load(compose.read_text())["services"]) == set(backends)
-    for backend in ("postgres", "redis", "mongo"):
+    for backend in OFFERED:
         assert (root / "tests" / "plugins" / f"{backend}.py").exists() == (backend in backends)
         assert (root / "tests" / "support" / f"{backend}.py").exists() == (backend in backends)
     conftest = (root / "tests" / "conftest.py").read_text()
-    for backend in ("postgres", "redis", "mongo"):
+    for backend in OFFERED:
         assert (f"tests.plugins.{backend}" in conftest) == (backend in backends)
 
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .run import Run
@@ -45,6 +45,7 @@ def start_server(
     log: Path,
     *,
     user: pwd.struct_passwd | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a server in its own session so Ctrl-C reaches pytest, not the server.
 
@@ -61,6 +62,7 @@ def start_server(
             user=user.pw_uid if user else None,
             group=user.pw_gid if user else None,
             extra_groups=[] if user else None,
+            env=env,
         )
     run.write_state(f"{name}-process", {"pid": process.pid})
     return process
