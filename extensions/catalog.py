@@ -36,6 +36,10 @@ class Service:
     async_client_packages: list[str] | None = None
     # Test-only dependencies of the example tests for this backend.
     test_packages: list[str] = field(default_factory=list)
+    # Development-only dependencies (type stubs the example code needs under mypy), and
+    # the asyncio variant; None when the same packages serve both.
+    dev_packages: list[str] = field(default_factory=list)
+    async_dev_packages: list[str] | None = None
 
 
 SERVICES: dict[str, Service] = {
@@ -172,6 +176,8 @@ SERVICES: dict[str, Service] = {
             client_packages=["boto3>=1.35"],
             async_client_packages=["boto3>=1.35", "aioboto3>=13.0"],
             local_packages=["moto[server]>=5.1"],
+            dev_packages=["types-boto3[s3]>=1.35"],
+            async_dev_packages=["types-boto3[s3]>=1.35", "types-aiobotocore[s3]>=2.15"],
             local_provider="moto's standalone server (the moto[server] wheel)",
         ),
     )

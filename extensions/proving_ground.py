@@ -78,30 +78,31 @@ class ProvingGroundFilters(Extension):
         environment.filters["docker_health_cmd"] = docker_health_cmd
 
 
+def _packages(services: list[Any], use_async: bool, kind: str) -> list[str]:
+    """``client``/``dev`` packages of the services, their async variant where one exists."""
+    packages: list[str] = []
+    for service in services:
+        variant = getattr(service, f"async_{kind}_packages") if use_async else None
+        packages += variant if variant is not None else getattr(service, f"{kind}_packages")
+    return packages
+
+
 class ProvingGroundContext(ContextHook):
     def hook(self, context: dict[str, Any]) -> None:
         backends = context.get("backends") or []
         services = catalog.selected(list(backends))
+        use_async = bool(context.get("async_fixtures"))
         context["services"] = {service.key: service for service in services}
         context["service_list"] = services
         test_packages = list(catalog.TEST_PACKAGES)
-        if context.get("async_fixtures"):
+        if use_async:
             test_packages += catalog.ASYNC_TEST_PACKAGES
         if "performance" in (context.get("test_layers") or []):
             test_packages += catalog.PERFORMANCE_TEST_PACKAGES
         for service in services:
             test_packages += service.local_packages + service.test_packages
-        context["dev_packages"] = list(catalog.DEV_PACKAGES)
-        use_async = bool(context.get("async_fixtures"))
-        runtime_packages = [
-            package
-            for s in services
-            for package in (
-                s.async_client_packages
-                if use_async and s.async_client_packages is not None
-                else s.client_packages
-            )
-        ]
+        runtime_packages = _packages(services, use_async, "client")
         context["runtime_packages"] = runtime_packages
         # A test package the project already depends on at runtime is not listed twice.
         context["test_packages"] = [p for p in test_packages if p not in runtime_packages]
+        context["dev_packages"] = list(catalog.DEV_PACKAGES) + _packages(services, use_async, "dev")

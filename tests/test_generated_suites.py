@@ -23,38 +23,35 @@ from .conftest import render
 
 pytestmark = pytest.mark.slow
 
+ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]
+ALL_LAYERS = ["unit", "integration", "e2e", "performance", "security"]
 SUITES: dict[str, dict[str, Any]] = {
     "defaults": {},
+    "no-backend": {"backends": [], "python_version": "3.11"},
     "postgres-only-all-layers": {
         "backends": ["postgres"],
         "python_version": "3.11",
-        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+        "test_layers": ALL_LAYERS,
     },
     "redis-only": {"backends": ["redis"], "python_version": "3.11"},
-    "no-backend": {"backends": [], "python_version": "3.11"},
-    "async:on": {"async_fixtures": True, "python_version": "3.11"},
-    "mongo-local-ferretdb": {
+    "mongo-only-local-ferretdb": {
         "backends": ["mongo"],
         "python_version": "3.11",
         "mongo_provider": "local",
     },
     "kafka-only": {"backends": ["kafka"], "python_version": "3.11"},
-    "kafka-async-all-layers": {
-        "backends": ["kafka", "redis"],
-        "async_fixtures": True,
-        "python_version": "3.11",
-        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
-    },
-    "postgres-redis-mongo-url-async": {
-        "backends": ["postgres", "redis", "mongo"],
-        "async_fixtures": True,
-        "python_version": "3.11",
-    },
-    "async:on-all-layers-gitlab": {
-        "async_fixtures": True,
+    "s3-only": {"backends": ["s3"], "python_version": "3.11"},
+    "all-five-all-layers-gitlab": {
+        "backends": ALL_BACKENDS,
         "python_version": "3.11",
         "ci_provider": "gitlab",
-        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+        "test_layers": ALL_LAYERS,
+    },
+    "all-five-async-all-layers": {
+        "backends": ALL_BACKENDS,
+        "async_fixtures": True,
+        "python_version": "3.11",
+        "test_layers": ALL_LAYERS,
     },
 }
 

