@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.docker import remove_container
 from tests.support.processes import stop_process_group
 from tests.support.providers import (
     REGISTRY,
@@ -186,7 +187,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         endpoint = Endpoint(**state)
         if endpoint.pid is not None:
             stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
-        else:
+        elif endpoint.container_id is not None:
+            remove_container(endpoint.container_id)
+        elif backend.cleanup is not None:
             backend.cleanup(run, endpoint)
     for name, state in states.items():
         if name.endswith("-process"):  # a server whose start did not complete

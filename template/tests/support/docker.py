@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
-from .providers import NotAvailable
+from .providers import Endpoint, NotAvailable
 
 
 def docker_client() -> Any:
@@ -26,3 +28,21 @@ def docker_client() -> Any:
 def remove_container(container_id: str) -> None:
     with contextlib.suppress(Exception):
         docker_client().containers.get(container_id).remove(force=True, v=True)
+
+
+def wait_for_container(container_id: str, ready: Callable[[], bool], what: str) -> None:
+    """Wait for a container's server to answer; remove the container if it never does."""
+    deadline = time.monotonic() + 60
+    while not ready():
+        if time.monotonic() > deadline:
+            remove_container(container_id)
+            raise RuntimeError(f"{what} did not answer within 60 s")
+        time.sleep(0.1)
+
+
+def container_endpoint(
+    backend: str, container_id: str, url: str, version: str, image: str
+) -> Endpoint:
+    return Endpoint(
+        backend, "docker", url, version, f"testcontainers, {image}", container_id=container_id
+    )

@@ -16,6 +16,7 @@ from typing import Any
 
 from .processes import ensure_reaper
 from .run import Run
+from .safety import check_external_url
 
 PROVIDERS = ("url", "local", "docker")
 
@@ -60,8 +61,8 @@ class Backend:
     providers: dict[str, Callable[[Run], Endpoint]]
     # Names the local server the header will report, or raises NotAvailable.
     describe_local: Callable[[], str]
-    # Removes what the run made on the server, for servers the suite did not start.
-    cleanup: Callable[[Run, Endpoint], None]
+    # Removes what the run left on a server the suite did not start (url provider).
+    cleanup: Callable[[Run, Endpoint], None] | None = None
 
 
 REGISTRY: dict[str, Backend] = {}
@@ -88,6 +89,20 @@ def wait_for_answer(probe: Callable[[], str], errors: tuple[type[Exception], ...
             if time.monotonic() > deadline:
                 raise NotAvailable(f"{env} is set but the server did not answer: {error}") from None
             time.sleep(0.25)
+
+
+def url_endpoint(
+    backend: str,
+    test_env: str,
+    app_env: str,
+    version_of: Callable[[str], str],
+    errors: tuple[type[Exception], ...],
+) -> Endpoint:
+    """The ``url`` provider: the safety guard, then wait for the server to answer."""
+    url = os.environ[test_env]
+    check_external_url(url, test_env=test_env, app_env=app_env)
+    version = wait_for_answer(lambda: version_of(url), errors, test_env)
+    return Endpoint(backend, "url", url, version, test_env)
 
 
 def parse_pins(option: str | None) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 ALLOW_REMOTE_ENV = "TEST_SERVICES_ALLOW_REMOTE"
 
@@ -14,9 +14,14 @@ class UnsafeTarget(Exception):
     """The suite refused to run destructive steps against this target."""
 
 
+def _split(url: str) -> SplitResult:
+    # "host:port" alone (Kafka's bootstrap servers) would parse as scheme "host".
+    return urlsplit(url if "://" in url else f"//{url}")
+
+
 def hosts(url: str) -> list[tuple[str, int | None]]:
     """Every host:port of a URL, including multi-host ones (``mongodb://a:1,b:2/``)."""
-    netloc = urlsplit(url if "://" in url else f"//{url}").netloc.rpartition("@")[2]
+    netloc = _split(url).netloc.rpartition("@")[2]
     found: list[tuple[str, int | None]] = []
     for item in filter(None, netloc.split(",")):
         if item.startswith("["):  # [::1]:5432
@@ -30,7 +35,7 @@ def hosts(url: str) -> list[tuple[str, int | None]]:
 
 def _same_target(a: str, b: str) -> bool:
     """Whether two URLs share a server and name the same database (path)."""
-    same_path = urlsplit(a).path.strip("/") == urlsplit(b).path.strip("/")
+    same_path = _split(a).path.strip("/") == _split(b).path.strip("/")
     return same_path and bool(set(hosts(a)) & set(hosts(b)))
 
 
