@@ -195,6 +195,62 @@ PERFORMANCE_TEST_PACKAGES = ["pytest-benchmark>=5.1"]
 DEV_PACKAGES = ["ruff>=0.8", "mypy>=1.13"]
 
 
+# --- third-party API stand-ins (issue "stand-ins") ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ThirdPartyApi:
+    """A remote third party served in tests by a real local server (HTTP or SMTP)."""
+
+    key: str
+    title: str
+    # Environment variables the application reads to find the API (base URL, host, port).
+    app_env: list[str]
+    # Module under tests/plugins with the stand-in's fixtures.
+    plugin: str
+    # Runtime dependencies of the example code, and test-only ones of the stand-in.
+    runtime_packages: list[str] = field(default_factory=list)
+    test_packages: list[str] = field(default_factory=list)
+
+
+THIRD_PARTY_APIS: dict[str, ThirdPartyApi] = {
+    api.key: api
+    for api in (
+        ThirdPartyApi(
+            key="http_api",
+            plugin="http_api",
+            title="Generic HTTP API",
+            app_env=["PARTNER_API_URL"],
+            runtime_packages=["httpx>=0.27"],
+            test_packages=["pytest-httpserver>=1.1"],
+        ),
+        ThirdPartyApi(
+            key="openai",
+            plugin="openai_api",
+            title="OpenAI-compatible API",
+            app_env=["OPENAI_BASE_URL", "OPENAI_API_KEY"],
+            runtime_packages=["openai>=1.40"],
+            test_packages=["pytest-httpserver>=1.1"],
+        ),
+        ThirdPartyApi(
+            key="smtp",
+            plugin="smtp",
+            title="SMTP e-mail",
+            app_env=["SMTP_HOST", "SMTP_PORT"],
+            test_packages=["aiosmtpd>=1.4"],
+        ),
+    )
+}
+
+
+def selected_apis(keys: list[str]) -> list[ThirdPartyApi]:
+    """Catalog entries for the chosen third-party APIs, in catalog order."""
+    return [api for key, api in THIRD_PARTY_APIS.items() if key in keys]
+
+
+# --- end third-party API stand-ins -----------------------------------------------------------
+
+
 def selected(keys: list[str]) -> list[Service]:
     """Catalog entries for the chosen backends, in catalog order."""
     return [service for key, service in SERVICES.items() if key in keys]

@@ -106,3 +106,18 @@ class ProvingGroundContext(ContextHook):
         # A test package the project already depends on at runtime is not listed twice.
         context["test_packages"] = [p for p in test_packages if p not in runtime_packages]
         context["dev_packages"] = list(catalog.DEV_PACKAGES) + _packages(services, use_async, "dev")
+        _add_third_party_apis(context)
+
+
+def _add_third_party_apis(context: dict[str, Any]) -> None:
+    """Third-party API stand-ins: ``api_list``, ``apis`` and their packages, deduplicated."""
+    apis = catalog.selected_apis(list(context.get("third_party_apis") or []))
+    context["apis"] = {api.key: api for api in apis}
+    context["api_list"] = apis
+    for api in apis:
+        for package in api.runtime_packages:
+            if package not in context["runtime_packages"]:
+                context["runtime_packages"].append(package)
+        for package in api.test_packages:
+            if package not in context["test_packages"] + context["runtime_packages"]:
+                context["test_packages"].append(package)

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]
 ALL_LAYERS = ["unit", "integration", "e2e", "performance", "security"]
+ALL_APIS = ["http_api", "openai", "smtp"]
 SUITES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "no-backend": {"backends": [], "python_version": "3.11"},
@@ -53,6 +54,13 @@ SUITES: dict[str, dict[str, Any]] = {
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
     },
+    # Third-party API stand-ins (issue "stand-ins"): real local HTTP and SMTP servers.
+    "apis-all-no-backend": {"backends": [], "third_party_apis": ALL_APIS, "python_version": "3.11"},
+    "apis-all-postgres": {
+        "backends": ["postgres"],
+        "third_party_apis": ALL_APIS,
+        "python_version": "3.11",
+    },
 }
 
 
@@ -74,7 +82,8 @@ def find_python(version: str) -> str:
 
 
 def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
-    """Outcome counts, and executed (non-skipped) tests per backend."""
+    """Outcome counts, and executed (non-skipped) tests per backend (and per API stand-in,
+    counted as ``api:<key>``)."""
     outcomes: Counter[str] = Counter()
     per_backend: Counter[str] = Counter()
     for case in ET.parse(report).getroot().iter("testcase"):
@@ -85,6 +94,8 @@ def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
             for prop in case.iter("property"):
                 if prop.get("name") == "backend":
                     per_backend[prop.get("value", "")] += 1
+                elif prop.get("name") == "api":
+                    per_backend[f"api:{prop.get('value', '')}"] += 1
     return outcomes, per_backend
 
 
@@ -154,6 +165,8 @@ def test_generated_suite_passes_against_real_servers(
         assert per_backend[backend] > 0, f"no {backend} test ran:\n{output}"
         provider = expected_provider(backend, servers)
         assert f"{backend}: {provider}" in run.stdout, output  # the summary names it
+    for api in answers.get("third_party_apis", []):
+        assert per_backend[f"api:{api}"] > 0, f"no {api} stand-in test ran:\n{output}"
 
     mypy = subprocess.run(
         ["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True

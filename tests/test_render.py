@@ -50,6 +50,25 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "layers:all": {"test_layers": ["unit", "integration", "e2e", "performance", "security"]},
     "layers:e2e-only": {"test_layers": ["e2e"], "backends": ["postgres"]},
     "coverage:0-name:odd": {"coverage_threshold": 0, "project_name": "9 Lives: Cat-API!"},
+    # Third-party API stand-ins (issue "stand-ins").
+    "apis:all-backends:none-py3.10": {
+        "backends": [],
+        "third_party_apis": ["http_api", "openai", "smtp"],
+        "python_version": "3.10",
+    },
+    "apis:all-backends:postgres-async-py3.14-all-layers": {
+        "backends": ["postgres"],
+        "third_party_apis": ["http_api", "openai", "smtp"],
+        "async_fixtures": True,
+        "python_version": "3.14",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    "apis:openai-only-e2e": {
+        "backends": [],
+        "third_party_apis": ["openai"],
+        "test_layers": ["e2e"],
+    },
+    "apis:smtp-backends:redis": {"backends": ["redis"], "third_party_apis": ["smtp"]},
 }
 
 
@@ -153,4 +172,32 @@ def test_layers_render_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
     assert (root / "tests" / "unit").exists() == ("unit" in layers)
     for layer in ("integration", "e2e"):
         has_tests = any((root / "tests" / layer).glob("test_*.py"))
-        assert has_tests == (layer in layers and bool(backends))
+        assert has_tests == (layer in layers and bool(backends or answers.get("third_party_apis")))
+
+
+STAND_IN_FILES = {
+    "http_api": ["tests/plugins/http_api.py", "src/{pkg}/partners.py"],
+    "openai": ["tests/plugins/openai_api.py", "src/{pkg}/assistant.py"],
+    "smtp": ["tests/plugins/smtp.py", "src/{pkg}/mailer.py"],
+}
+STAND_IN_PACKAGES = {"http_api": "httpx", "openai": "openai", "smtp": "aiosmtpd"}
+
+
+def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    apis = answers.get("third_party_apis", [])
+    package = next(p.name for p in (root / "src").iterdir())
+    conftest = (root / "tests" / "conftest.py").read_text()
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    deps = " ".join(pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["test"])
+    for api, files in STAND_IN_FILES.items():
+        for file in files:
+            assert (root / file.format(pkg=package)).exists() == (api in apis), file
+        plugin = Path(files[0]).stem
+        assert (f"tests.plugins.{plugin}" in conftest) == (api in apis)
+        assert (STAND_IN_PACKAGES[api] in deps) == (api in apis)
+    assert (root / "tests" / "support" / "faults.py").exists() == bool(apis)
+    assert ("pytest-httpserver" in deps) == bool({"http_api", "openai"} & set(apis))
+    assert ("## Third-party API stand-ins" in (root / "docs" / "testing.md").read_text()) == (
+        bool(apis)
+    )
