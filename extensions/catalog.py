@@ -189,7 +189,14 @@ TEST_PACKAGES = [
     "pytest-cov>=6.0",
     "filelock>=3.16",
     "testcontainers>=4.8",
+    # Random test order, reseeded random/Faker/factory_boy per test; the seed is printed.
+    "pytest-randomly>=3.15",
 ]
+# factory_boy + Faker for tests/factories.py (when a backend has example models).
+FACTORY_TEST_PACKAGES = ["factory-boy>=3.3", "faker>=30.0"]
+SECURITY_TEST_PACKAGES = ["hypothesis>=6.100"]
+SECURITY_DEV_PACKAGES = ["bandit>=1.8"]
+HTML_REPORT_TEST_PACKAGES = ["pytest-html>=4.1"]
 ASYNC_TEST_PACKAGES = ["pytest-asyncio>=1.0"]
 PERFORMANCE_TEST_PACKAGES = ["pytest-benchmark>=5.1"]
 DEV_PACKAGES = ["ruff>=0.8", "mypy>=1.13"]

@@ -101,11 +101,20 @@ class ProvingGroundContext(ContextHook):
             test_packages += catalog.PERFORMANCE_TEST_PACKAGES
         for service in services:
             test_packages += service.local_packages + service.test_packages
+        layers = context.get("test_layers") or []
+        if {"postgres", "mongo"} & set(backends):
+            test_packages += catalog.FACTORY_TEST_PACKAGES
+        if "security" in layers:
+            test_packages += catalog.SECURITY_TEST_PACKAGES
+        if context.get("html_report"):
+            test_packages += catalog.HTML_REPORT_TEST_PACKAGES
         runtime_packages = _packages(services, use_async, "client")
         context["runtime_packages"] = runtime_packages
         # A test package the project already depends on at runtime is not listed twice.
         context["test_packages"] = [p for p in test_packages if p not in runtime_packages]
         context["dev_packages"] = list(catalog.DEV_PACKAGES) + _packages(services, use_async, "dev")
+        if "security" in layers:
+            context["dev_packages"] += catalog.SECURITY_DEV_PACKAGES
         _add_third_party_apis(context)
 
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -150,12 +151,17 @@ def test_generated_suite_passes_against_real_servers(
 
     report = tmp_path / "junit.xml"
     pytest = ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", "--cov"]
+    # Random order (pytest-randomly, always installed), with a seed fixed per suite so a
+    # failure here is reproduced with the same --randomly-seed; RANDOMLY_SEED overrides.
+    seed = os.environ.get("RANDOMLY_SEED") or str(zlib.crc32(request.node.name.encode()))
     run = subprocess.run(
-        [*pytest, f"--junitxml={report}"],
+        [*pytest, "-p", "randomly", f"--randomly-seed={seed}", f"--junitxml={report}"],
         cwd=project, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     output = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, output
+    assert f"Using --randomly-seed={seed}" in run.stdout, output
+    assert "network guard: " in run.stdout, output  # always on
 
     outcomes, per_backend = junit_outcomes(report)
     assert outcomes["passed"] > 0, output

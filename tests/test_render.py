@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -69,6 +71,18 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "test_layers": ["e2e"],
     },
     "apis:smtp-backends:redis": {"backends": ["redis"], "third_party_apis": ["smtp"]},
+    "html-report:on-security-postgres": {
+        "html_report": True,
+        "backends": ["postgres"],
+        "test_layers": ["unit", "integration", "security"],
+    },
+    "html-report:on-gitlab-security-mongo": {
+        "html_report": True,
+        "ci_provider": "gitlab",
+        "backends": ["mongo"],
+        "test_layers": ["unit", "security"],
+    },
+    "security:no-backend": {"backends": [], "test_layers": ["security"]},
 }
 
 
@@ -201,3 +215,71 @@ def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) 
     assert ("## Third-party API stand-ins" in (root / "docs" / "testing.md").read_text()) == (
         bool(apis)
     )
+
+
+# --- network guard, factories, property tests, reports, CI security steps ---
+
+
+def test_guard_factories_and_seeding_are_wired(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    backends = answers.get("backends", ["postgres", "redis"])
+    layers = answers.get("test_layers", ["unit", "integration", "e2e"])
+    conftest = (root / "tests" / "conftest.py").read_text()
+    assert "tests.plugins.network_guard" in conftest
+    has_models = bool({"postgres", "mongo"} & set(backends))
+    assert (root / "tests" / "factories.py").exists() == has_models
+    assert ("tests.factories" in conftest) == has_models
+    groups = tomllib.loads((root / "pyproject.toml").read_text())["dependency-groups"]
+    test_group = " ".join(groups["test"])
+    assert "pytest-randomly" in test_group
+    assert ("factory-boy" in test_group) == has_models
+    assert ("hypothesis" in test_group) == ("security" in layers)
+    assert ("pytest-html" in test_group) == answers.get("html_report", False)
+    assert ("bandit" in " ".join(map(str, groups["dev"]))) == ("security" in layers)
+    assert (root / "tests" / "security" / "test_properties.py").exists() == ("security" in layers)
+
+
+def test_ci_publishes_reports_and_runs_security_checks(
+    project: tuple[Path, dict[str, Any]],
+) -> None:
+    root, answers = project
+    provider = answers.get("ci_provider", "github")
+    layers = answers.get("test_layers", ["unit", "integration", "e2e"])
+    if provider == "none":
+        return
+    path = root / (".github/workflows/tests.yml" if provider == "github" else ".gitlab-ci.yml")
+    ci = yaml.safe_load(path.read_text())
+    if provider == "github":
+        lint = " ".join(step.get("run", "") for step in ci["jobs"]["lint"]["steps"])
+        tests = " ".join(step.get("run", "") for step in ci["jobs"]["tests"]["steps"])
+    else:
+        lint, tests = " ".join(ci["lint"]["script"]), " ".join(ci["tests"]["script"])
+        reports = ci["tests"]["artifacts"]["reports"]
+        assert reports["junit"] == "reports/junit.xml"
+        assert reports["coverage_report"]["coverage_format"] == "cobertura"
+    assert "--junitxml=reports/junit.xml" in tests
+    assert "--cov-report=xml:reports/coverage.xml" in tests
+    assert "--cov-report=html:reports/coverage-html" in tests
+    assert ("--html=reports/tests.html" in tests) == answers.get("html_report", False)
+    assert ("bandit -r src" in lint) == ("security" in layers)
+    assert ("pip-audit" in lint) == ("security" in layers)
+
+
+def test_github_workflow_passes_actionlint(project: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = project
+    workflow = root / ".github" / "workflows" / "tests.yml"
+    actionlint = shutil.which("actionlint") or shutil.which(
+        Path("~/go/bin/actionlint").expanduser()
+    )
+    if not workflow.exists():
+        return
+    if actionlint is None:
+        message = (
+            "actionlint not installed: "
+            "go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+        )
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)  # CI installs it (.ci/run): a missing one is a broken CI
+        pytest.skip(message)
+    lint = subprocess.run([actionlint, str(workflow)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
