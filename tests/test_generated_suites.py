@@ -62,6 +62,27 @@ SUITES: dict[str, dict[str, Any]] = {
         "third_party_apis": ALL_APIS,
         "python_version": "3.11",
     },
+    # --- web layer (web_app) ---
+    # The two named combinations of the stand-ins issue.
+    "document-store": {
+        "backends": ["mongo", "redis", "s3"],
+        "third_party_apis": ["openai"],
+        "python_version": "3.11",
+    },
+    "web-api": {
+        "web_app": True,
+        "backends": ["postgres", "redis"],
+        "python_version": "3.11",
+        "test_layers": ALL_LAYERS,
+    },
+    "web-async-postgres-mongo-s3": {
+        "web_app": True,
+        "async_fixtures": True,
+        "backends": ["postgres", "mongo", "s3"],
+        "python_version": "3.11",
+        "test_layers": ALL_LAYERS,
+    },
+    # --- end web layer ---
 }
 
 
@@ -178,3 +199,12 @@ def test_generated_suite_passes_against_real_servers(
         ["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True
     )
     assert mypy.returncode == 0, mypy.stdout
+
+    if answers.get("web_app") and "performance" in answers.get("test_layers", []):
+        # The bounded locust run is left out of the default run; it must pass when asked.
+        load = subprocess.run(
+            ["uv", "run", "pytest", "-m", "load", "-p", "no:cacheprovider", "-q"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert load.returncode == 0, load.stdout[-4000:]
+        assert "1 passed" in load.stdout, load.stdout[-2000:]

@@ -83,6 +83,34 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "test_layers": ["unit", "security"],
     },
     "security:no-backend": {"backends": [], "test_layers": ["security"]},
+    # --- web layer (web_app) ---
+    "web:on": {"web_app": True},
+    "web:on-backends:none": {
+        "web_app": True,
+        "backends": [],
+        "test_layers": ["unit", "performance"],
+    },
+    "web:on-async-backends:redis": {"web_app": True, "async_fixtures": True, "backends": ["redis"]},
+    "web:on-backends:mongo-s3-all-layers": {
+        "web_app": True,
+        "backends": ["mongo", "s3"],
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    "web:on-async-all-five-all-layers-py3.14": {
+        "web_app": True,
+        "async_fixtures": True,
+        "backends": ["postgres", "redis", "mongo", "kafka", "s3"],
+        "python_version": "3.14",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    "web:on-all-five-all-layers-py3.10-gitlab": {
+        "web_app": True,
+        "backends": ["postgres", "redis", "mongo", "kafka", "s3"],
+        "python_version": "3.10",
+        "ci_provider": "gitlab",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    # --- end web layer ---
 }
 
 
@@ -209,7 +237,9 @@ def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) 
             assert (root / file.format(pkg=package)).exists() == (api in apis), file
         plugin = Path(files[0]).stem
         assert (f"tests.plugins.{plugin}" in conftest) == (api in apis)
-        assert (STAND_IN_PACKAGES[api] in deps) == (api in apis)
+        # The web layer (web_app) brings httpx too, for its e2e tests.
+        brought_by_web = api == "http_api" and answers.get("web_app", False)
+        assert (STAND_IN_PACKAGES[api] in deps) == (api in apis or brought_by_web)
     assert (root / "tests" / "support" / "faults.py").exists() == bool(apis)
     assert ("pytest-httpserver" in deps) == bool({"http_api", "openai"} & set(apis))
     assert ("## Third-party API stand-ins" in (root / "docs" / "testing.md").read_text()) == (
@@ -283,3 +313,57 @@ def test_github_workflow_passes_actionlint(project: tuple[Path, dict[str, Any]])
         pytest.skip(message)
     lint = subprocess.run([actionlint, str(workflow)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+# --- web layer (web_app) ---
+def test_web_layer_renders_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    web = answers.get("web_app", False)
+    layers = answers.get("test_layers", ["unit", "integration", "e2e"])
+    backends = answers.get("backends", ["postgres", "redis"])
+    assert any(root.glob("src/*/web.py")) == web
+    assert (root / "tests" / "plugins" / "web.py").exists() == web
+    assert ('"tests.plugins.web"' in (root / "tests" / "conftest.py").read_text()) == web
+    e2e = root / "tests" / "e2e" / "test_web_api.py"
+    assert e2e.exists() == (web and "e2e" in layers and bool(backends))
+    load = web and "performance" in layers
+    assert (root / "tests" / "performance" / "locustfile.py").exists() == load
+    assert (root / "tests" / "performance" / "test_load.py").exists() == load
+
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    runtime = " ".join(pyproject["project"]["dependencies"])
+    test_group = " ".join(pyproject["dependency-groups"]["test"])
+    assert ("fastapi" in runtime and "uvicorn" in runtime) == web
+    assert ("httpx" in test_group) == web
+    assert ("locust" in test_group) == load
+    markers = pyproject["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(marker.startswith("load:") for marker in markers) == load
+
+
+def test_ci_saves_and_compares_benchmarks(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    provider = answers.get("ci_provider", "github")
+    ci_file = {
+        "github": root / ".github" / "workflows" / "tests.yml",
+        "gitlab": root / ".gitlab-ci.yml",
+    }
+    if provider not in ci_file:
+        return
+    text = ci_file[provider].read_text()
+    performance = "performance" in answers.get("test_layers", ["unit", "integration", "e2e"])
+    assert ("--benchmark-compare-fail=min:50%" in text) == performance
+    if performance:
+        config = yaml.safe_load(text)
+        if provider == "github":
+            steps = config["jobs"]["tests"]["steps"]
+            caches = [s for s in steps if s.get("uses", "").startswith("actions/cache")]
+            assert caches[0]["with"]["path"] == ".benchmarks"
+            bench = next(s["run"] for s in steps if "--benchmark-only" in s.get("run", ""))
+        else:
+            assert ".benchmarks" in [p for c in config["tests"]["cache"] for p in c["paths"]]
+            bench = next(s for s in config["tests"]["script"] if "--benchmark-only" in s)
+        assert " -n" not in bench  # xdist would disable the benchmarks
+        assert "--benchmark-autosave" in bench
+
+
+# --- end web layer ---
