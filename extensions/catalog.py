@@ -200,17 +200,16 @@ HTML_REPORT_TEST_PACKAGES = ["pytest-html>=4.1"]
 ASYNC_TEST_PACKAGES = ["pytest-asyncio>=1.0"]
 PERFORMANCE_TEST_PACKAGES = ["pytest-benchmark>=5.1"]
 DEV_PACKAGES = ["ruff>=0.8", "mypy>=1.13"]
-# --- web layer (web_app) ---
+# The optional FastAPI app (web_app).
 # The app's runtime, the HTTP client its e2e tests drive it with, and the load generator
 # of the performance layer. Plain uvicorn (no [standard]): pure-Python h11 and asyncio,
 # nothing compiled to fetch, and the same loop everywhere the suite runs.
 WEB_PACKAGES = ["fastapi>=0.115", "uvicorn>=0.32"]
 WEB_TEST_PACKAGES = ["httpx>=0.27"]
 WEB_LOAD_TEST_PACKAGES = ["locust>=2.32"]
-# --- end web layer ---
 
 
-# --- third-party API stand-ins (issue "stand-ins") ---------------------------------------
+# Third-party API stand-ins: real local servers the real SDKs are pointed at.
 
 
 @dataclass(frozen=True)
@@ -261,9 +260,6 @@ THIRD_PARTY_APIS: dict[str, ThirdPartyApi] = {
 def selected_apis(keys: list[str]) -> list[ThirdPartyApi]:
     """Catalog entries for the chosen third-party APIs, in catalog order."""
     return [api for key, api in THIRD_PARTY_APIS.items() if key in keys]
-
-
-# --- end third-party API stand-ins -----------------------------------------------------------
 
 
 def selected(keys: list[str]) -> list[Service]:

@@ -109,13 +109,12 @@ class ProvingGroundContext(ContextHook):
         if context.get("html_report"):
             test_packages += catalog.HTML_REPORT_TEST_PACKAGES
         runtime_packages = _packages(services, use_async, "client")
-        # --- web layer (web_app) ---
+        # The optional FastAPI app (web_app).
         if context.get("web_app"):
             runtime_packages += catalog.WEB_PACKAGES
             test_packages += catalog.WEB_TEST_PACKAGES
             if "performance" in (context.get("test_layers") or []):
                 test_packages += catalog.WEB_LOAD_TEST_PACKAGES
-        # --- end web layer ---
         context["runtime_packages"] = runtime_packages
         # A test package the project already depends on at runtime is not listed twice.
         context["test_packages"] = [p for p in test_packages if p not in runtime_packages]

@@ -62,7 +62,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "third_party_apis": ALL_APIS,
         "python_version": "3.11",
     },
-    # --- web layer (web_app) ---
+    # The optional FastAPI app (web_app).
     # The two named combinations of the stand-ins issue.
     "document-store": {
         "backends": ["mongo", "redis", "s3"],
@@ -82,7 +82,6 @@ SUITES: dict[str, dict[str, Any]] = {
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
     },
-    # --- end web layer ---
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -52,7 +53,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "layers:all": {"test_layers": ["unit", "integration", "e2e", "performance", "security"]},
     "layers:e2e-only": {"test_layers": ["e2e"], "backends": ["postgres"]},
     "coverage:0-name:odd": {"coverage_threshold": 0, "project_name": "9 Lives: Cat-API!"},
-    # Third-party API stand-ins (issue "stand-ins").
+    # Third-party API stand-ins.
     "apis:all-backends:none-py3.10": {
         "backends": [],
         "third_party_apis": ["http_api", "openai", "smtp"],
@@ -83,7 +84,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "test_layers": ["unit", "security"],
     },
     "security:no-backend": {"backends": [], "test_layers": ["security"]},
-    # --- web layer (web_app) ---
+    # The optional FastAPI app (web_app).
     "web:on": {"web_app": True},
     "web:on-backends:none": {
         "web_app": True,
@@ -110,7 +111,6 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "ci_provider": "gitlab",
         "test_layers": ["unit", "integration", "e2e", "performance", "security"],
     },
-    # --- end web layer ---
 }
 
 
@@ -137,8 +137,7 @@ def test_no_unrendered_jinja(project: tuple[Path, dict[str, Any]]) -> None:
     assert names == []
 
 
-def test_ruff_check_and_format_leave_no_diff(project: tuple[Path, dict[str, Any]]) -> None:
-    root, _ = project
+def assert_ruff_clean(root: Path) -> None:
     ruff = [sys.executable, "-m", "ruff"]
     check = subprocess.run([*ruff, "check", "."], cwd=root, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -146,6 +145,44 @@ def test_ruff_check_and_format_leave_no_diff(project: tuple[Path, dict[str, Any]
         [*ruff, "format", "--check", "--diff", "."], cwd=root, capture_output=True, text=True
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_ruff_check_and_format_leave_no_diff(project: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = project
+    assert_ruff_clean(root)
+
+
+APIS = ["http_api", "openai", "smtp"]
+OPTION_PRODUCT = [
+    (apis, web_app, html_report)
+    for size in range(len(APIS) + 1)
+    for apis in itertools.combinations(APIS, size)
+    for web_app in (False, True)
+    for html_report in (False, True)
+]
+
+
+@pytest.mark.parametrize(
+    ("apis", "web_app", "html_report"),
+    OPTION_PRODUCT,
+    ids=[f"apis:{'+'.join(a) or 'none'}-web:{w}-html:{h}" for a, w, h in OPTION_PRODUCT],
+)
+def test_every_stand_in_web_and_report_combination_is_ruff_clean(
+    tmp_path: Path, apis: tuple[str, ...], web_app: bool, html_report: bool
+) -> None:
+    """Every combination of the stand-in, web and report options, on all five backends,
+    async when the web app is on (so both code paths are covered across the product)."""
+    root = render(
+        tmp_path / "p",
+        backends=["postgres", "redis", "mongo", "kafka", "s3"],
+        third_party_apis=list(apis),
+        web_app=web_app,
+        async_fixtures=web_app,
+        html_report=html_report,
+        test_layers=["unit", "integration", "e2e", "performance", "security"],
+    )
+    assert_ruff_clean(root)
+    assert not [p for p in root.rglob("*") if UNRENDERED.search(p.name)]
 
 
 def test_python_compiles_and_config_files_parse(project: tuple[Path, dict[str, Any]]) -> None:
@@ -247,7 +284,7 @@ def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) 
     )
 
 
-# --- network guard, factories, property tests, reports, CI security steps ---
+# Network guard, factories, property tests, reports, CI security steps.
 
 
 def test_guard_factories_and_seeding_are_wired(project: tuple[Path, dict[str, Any]]) -> None:
@@ -315,7 +352,7 @@ def test_github_workflow_passes_actionlint(project: tuple[Path, dict[str, Any]])
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-# --- web layer (web_app) ---
+# The optional FastAPI app (web_app).
 def test_web_layer_renders_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
     root, answers = project
     web = answers.get("web_app", False)
@@ -364,6 +401,3 @@ def test_ci_saves_and_compares_benchmarks(project: tuple[Path, dict[str, Any]]) 
             bench = next(s for s in config["tests"]["script"] if "--benchmark-only" in s)
         assert " -n" not in bench  # xdist would disable the benchmarks
         assert "--benchmark-autosave" in bench
-
-
-# --- end web layer ---
