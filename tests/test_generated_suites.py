@@ -55,7 +55,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
     },
-    # Third-party API stand-ins (issue "stand-ins"): real local HTTP and SMTP servers.
+    # Third-party API stand-ins: real local HTTP and SMTP servers.
     "apis-all-no-backend": {"backends": [], "third_party_apis": ALL_APIS, "python_version": "3.11"},
     "apis-all-postgres": {
         "backends": ["postgres"],
