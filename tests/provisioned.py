@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from .conftest import REPO, under_ci
 
 PROVISION = REPO / ".ci" / "provision"
 
@@ -37,7 +37,7 @@ def _provision(script: str) -> Path:
         )
     if done.returncode != 0:
         message = f".ci/provision/{script} failed: {done.stderr.strip()[-1500:]}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if under_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return Path(done.stdout.strip().splitlines()[-1])

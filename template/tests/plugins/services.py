@@ -25,6 +25,7 @@ from tests.support.providers import (
     acquire,
     order,
     parse_pins,
+    running_in_ci,
 )
 from tests.support.run import Run
 from tests.support.safety import UnsafeTarget
@@ -54,7 +55,7 @@ def _required(config: pytest.Config) -> bool:
     option = config.getoption("--require-services")
     if option is not None:
         return bool(option)
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    return running_in_ci()
 
 
 def pytest_configure(config: pytest.Config) -> None:

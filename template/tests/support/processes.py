@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .run import Run
 
@@ -38,6 +39,13 @@ def unprivileged_user() -> pwd.struct_passwd | None:
         ) from None
 
 
+def run_as(user: pwd.struct_passwd | None) -> dict[str, Any]:
+    """subprocess arguments that run a child as ``user`` (no supplementary groups)."""
+    if user is None:
+        return {}
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
 def start_server(
     run: Run,
     name: str,
@@ -59,10 +67,8 @@ def start_server(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            user=user.pw_uid if user else None,
-            group=user.pw_gid if user else None,
-            extra_groups=[] if user else None,
             env=env,
+            **run_as(user),
         )
     run.write_state(f"{name}-process", {"pid": process.pid})
     return process

@@ -73,9 +73,13 @@ def register(backend: Backend) -> Backend:
     return backend
 
 
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def answer_wait() -> float:
     """How long a URL's server may take to answer: CI containers can still be starting."""
-    default = "30" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "3"
+    default = "30" if running_in_ci() else "3"
     return float(os.environ.get("TEST_SERVICES_WAIT", default))
 
 
