@@ -206,9 +206,9 @@ def test_only_chosen_backends_appear(project: tuple[Path, dict[str, Any]]) -> No
     for backend in OFFERED:
         assert (root / "tests" / "plugins" / f"{backend}.py").exists() == (backend in backends)
         assert (root / "tests" / "support" / f"{backend}.py").exists() == (backend in backends)
-    conftest = (root / "tests" / "conftest.py").read_text()
+    plugins = (root / "tests" / "plugins" / "__init__.py").read_text()
     for backend in OFFERED:
-        assert (f"tests.plugins.{backend}" in conftest) == (backend in backends)
+        assert (f"tests.plugins.{backend}" in plugins) == (backend in backends)
 
 
 def test_ci_file_matches_provider(project: tuple[Path, dict[str, Any]]) -> None:
@@ -265,14 +265,14 @@ def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) 
     root, answers = project
     apis = answers.get("third_party_apis", [])
     package = next(p.name for p in (root / "src").iterdir())
-    conftest = (root / "tests" / "conftest.py").read_text()
+    plugins = (root / "tests" / "plugins" / "__init__.py").read_text()
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     deps = " ".join(pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["test"])
     for api, files in STAND_IN_FILES.items():
         for file in files:
             assert (root / file.format(pkg=package)).exists() == (api in apis), file
         plugin = Path(files[0]).stem
-        assert (f"tests.plugins.{plugin}" in conftest) == (api in apis)
+        assert (f"tests.plugins.{plugin}" in plugins) == (api in apis)
         # The web layer (web_app) brings httpx too, for its e2e tests.
         brought_by_web = api == "http_api" and answers.get("web_app", False)
         assert (STAND_IN_PACKAGES[api] in deps) == (api in apis or brought_by_web)
@@ -291,7 +291,8 @@ def test_guard_factories_and_seeding_are_wired(project: tuple[Path, dict[str, An
     backends = answers.get("backends", ["postgres", "redis"])
     layers = answers.get("test_layers", ["unit", "integration", "e2e"])
     conftest = (root / "tests" / "conftest.py").read_text()
-    assert "tests.plugins.network_guard" in conftest
+    assert '"tests.plugins"' in conftest  # the user's conftest loads the plugins
+    assert "tests.plugins.network_guard" in (root / "tests" / "plugins" / "__init__.py").read_text()
     has_models = bool({"postgres", "mongo"} & set(backends))
     assert (root / "tests" / "factories.py").exists() == has_models
     assert ("tests.factories" in conftest) == has_models
@@ -359,7 +360,8 @@ def test_web_layer_renders_as_chosen(project: tuple[Path, dict[str, Any]]) -> No
     backends = answers.get("backends", ["postgres", "redis"])
     assert any(root.glob("src/*/web.py")) == web
     assert (root / "tests" / "plugins" / "web.py").exists() == web
-    assert ('"tests.plugins.web"' in (root / "tests" / "conftest.py").read_text()) == web
+    plugins = (root / "tests" / "plugins" / "__init__.py").read_text()
+    assert ('"tests.plugins.web"' in plugins) == web
     e2e = root / "tests" / "e2e" / "test_web_api.py"
     assert e2e.exists() == (web and "e2e" in layers and bool(backends))
     load = web and "performance" in layers

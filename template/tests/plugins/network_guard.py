@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.safety import hosts
+from ..support.safety import hosts
 
 ALLOW_ENV = "TEST_NETWORK_ALLOW"
 _SERVICE_URL_ENV = re.compile(r"TEST_[A-Z0-9_]+_URL")

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.docker import remove_container
-from tests.support.processes import stop_process_group
-from tests.support.providers import (
+from ..support.docker import remove_container
+from ..support.processes import stop_process_group
+from ..support.providers import (
     REGISTRY,
     Backend,
     Endpoint,
@@ -27,8 +27,8 @@ from tests.support.providers import (
     parse_pins,
     running_in_ci,
 )
-from tests.support.run import Run
-from tests.support.safety import UnsafeTarget
+from ..support.run import Run
+from ..support.safety import UnsafeTarget
 
 LAYERS = ("unit", "integration", "e2e", "performance", "security")
 RUN_KEY = pytest.StashKey[Run]()
