@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]
 ALL_LAYERS = ["unit", "integration", "e2e", "performance", "security"]
-ALL_APIS = ["http_api", "openai", "smtp"]
+ALL_APIS = ["http_api", "openai", "smtp", "supabase_auth"]
 SUITES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "no-backend": {"backends": [], "python_version": "3.11"},
@@ -64,9 +64,18 @@ SUITES: dict[str, dict[str, Any]] = {
     },
     # The optional FastAPI app (web_app).
     # The two named combinations of the stand-ins issue.
+    # Beanie on MongoDB (FerretDB here) and AsyncOpenAI: async.
     "document-store": {
         "backends": ["mongo", "redis", "s3"],
         "third_party_apis": ["openai"],
+        "async_fixtures": True,
+        "python_version": "3.11",
+    },
+    # MLflow (artifacts on the suite's S3) and Supabase auth, async.
+    "ml-platform": {
+        "backends": ["postgres", "s3", "mlflow"],
+        "third_party_apis": ["supabase_auth"],
+        "async_fixtures": True,
         "python_version": "3.11",
     },
     "web-api": {
