@@ -204,10 +204,14 @@ SERVICES: dict[str, Service] = {
             ],
             tmpfs="/mlflow",
             command=[
-                "mlflow", "server", "--host", "0.0.0.0", "--port", "5000", "--workers", "1",
-                "--backend-store-uri", "sqlite:////mlflow/mlflow.db",
-                "--artifacts-destination", "/mlflow/artifacts",
-            ],  # fmt: skip
+                "mlflow",
+                "server",
+                "--host=0.0.0.0",
+                "--port=5000",
+                "--workers=1",
+                "--backend-store-uri=sqlite:////mlflow/mlflow.db",
+                "--artifacts-destination=/mlflow/artifacts",
+            ],
             ci_container=False,
             # The application logs with the client only (mlflow-skinny: 70 MB installed,
             # against 620 MB for mlflow with pandas, scikit-learn, pyarrow, matplotlib);
