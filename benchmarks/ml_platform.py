@@ -1,6 +1,6 @@
 """Benchmarks for the ML-platform pieces: MLflow's server, Supabase auth, Beanie, AsyncOpenAI.
 
-    uv run python benchmarks/platform.py [--reps 3] [--project DIR]
+    uv run python benchmarks/ml_platform.py [--reps 3] [--project DIR]
 
 Renders an async project with MongoDB (FerretDB, from .ci/provision/ferretdb.sh) and
 MLflow, and the Supabase auth and OpenAI stand-ins; installs it; then measures
@@ -14,7 +14,7 @@ MLflow, and the Supabase auth and OpenAI stand-ins; installs it; then measures
 - the installed size of ``mlflow-skinny`` (the app's dependency) and ``mlflow`` (the
   tests', with the server), each alone in a fresh virtual environment.
 
-Writes ``benchmarks/platform-results.md`` and ``.json`` (not committed). Timings on a
+Writes ``benchmarks/ml-platform-results.md`` and ``.json`` (not committed). Timings on a
 shared machine are noisy: the load average is recorded with them.
 """
 
@@ -343,8 +343,8 @@ def main() -> int:
         "install_mib": install_sizes(),
     }
     results["load_end"] = round(os.getloadavg()[0], 2)
-    (HERE / "platform-results.json").write_text(json.dumps(results, indent=2))
-    (HERE / "platform-results.md").write_text(markdown(results))
+    (HERE / "ml-platform-results.json").write_text(json.dumps(results, indent=2))
+    (HERE / "ml-platform-results.md").write_text(markdown(results))
     print(markdown(results))
     return 0
 
