@@ -468,5 +468,8 @@ def test_mlflow_beanie_and_async_openai_render_as_chosen(
     openai_plugin = root / "tests" / "plugins" / "openai_api.py"
     if openai_plugin.exists():
         assert ("async_openai_client" in openai_plugin.read_text()) == use_async
+    supabase_plugin = root / "tests" / "plugins" / "supabase_api.py"
+    if supabase_plugin.exists():
+        assert ("async_supabase_client" in supabase_plugin.read_text()) == use_async
     async_openai_tests = root / "tests" / "integration" / "test_assistant_async.py"
     assert async_openai_tests.exists() == ("openai" in apis and use_async and integration)
