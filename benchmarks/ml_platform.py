@@ -321,12 +321,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--project", type=Path, help="reuse a project rendered with ANSWERS")
+    parser.add_argument("--keep", type=Path, help="render the project here and keep it")
     args = parser.parse_args()
     env = project_env(provision_ferretdb())
     os.environ.update(env)
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        project = args.project or Path(tmp) / "project"
+        project = args.project or args.keep or Path(tmp) / "project"
         if args.project is None:
             log("rendering and installing")
             render_and_install(project)
