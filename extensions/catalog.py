@@ -219,9 +219,8 @@ SERVICES: dict[str, Service] = {
             client_packages=["mlflow-skinny>=3.1"],
             local_packages=["mlflow>=3.1"],
             local_provider=(
-                "the mlflow package's own tracking server (its FastAPI app on uvicorn), "
-                "runs and experiments in SQLite, artifacts on the suite's S3 when S3 is "
-                "chosen, else in the run directory"
+                "the mlflow package's own tracking server on SQLite (artifacts on the "
+                "suite's S3 when S3 is chosen)"
             ),
         ),
     )
