@@ -41,6 +41,9 @@ import run as bench  # benchmarks/run.py: the shared helpers and probes
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+from tests.shadow_path import path_without  # noqa: E402 - found through the line above
+
 MIB = 1024 * 1024
 PATHS = ("downloaded", "KAFKA_HOME")
 
@@ -53,22 +56,6 @@ def render(dest: Path) -> None:
     ]  # fmt: skip
     bench.run_timed(argv, cwd=dest.parent)
     bench.run_timed(["uv", "sync"], cwd=dest)
-
-
-def path_without_java(shadows: Path) -> str:
-    """PATH, with every directory that holds ``java`` replaced by a copy without it."""
-    dirs = []
-    for index, entry in enumerate(os.environ["PATH"].split(os.pathsep)):
-        if not (Path(entry) / "java").exists():
-            dirs.append(entry)
-            continue
-        shadow = shadows / str(index)
-        shadow.mkdir(parents=True)
-        for program in Path(entry).iterdir():
-            if program.name != "java":
-                (shadow / program.name).symlink_to(program)
-        dirs.append(str(shadow))
-    return os.pathsep.join(dirs)
 
 
 def du(path: Path) -> int:
@@ -134,7 +121,7 @@ def main() -> None:
         .stdout.strip()
         .splitlines()[-1]
     )
-    no_java = path_without_java(work / "no-java")
+    no_java = path_without("java", work / "no-java")
     envs = {
         "downloaded": {"PATH": no_java, "XDG_CACHE_HOME": str(work / "cache-downloaded")},
         "KAFKA_HOME": {"KAFKA_HOME": kafka_home, "XDG_CACHE_HOME": str(work / "cache-home")},

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO, render
+from .shadow_path import path_without
 from .test_generated_suites import find_python, junit_outcomes
 
 pytestmark = pytest.mark.slow
@@ -56,22 +57,12 @@ def machine_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def path_without_java(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """PATH as it is, but where a directory holds ``java``, a copy of it without."""
-    shadows = tmp_path_factory.mktemp("no-java")
-    dirs = []
-    for index, entry in enumerate(os.environ["PATH"].split(os.pathsep)):
-        if not (Path(entry) / "java").exists():
-            dirs.append(entry)
-            continue
-        shadow = shadows / str(index)
-        shadow.mkdir()
-        for program in Path(entry).iterdir():
-            if program.name != "java":
-                (shadow / program.name).symlink_to(program)
-        dirs.append(str(shadow))
+    """PATH as it is, minus java, with uv first."""
     uv = shutil.which("uv")
     assert uv is not None
-    path = os.pathsep.join([str(Path(uv).parent), *dirs])
+    path = os.pathsep.join(
+        [str(Path(uv).parent), path_without("java", tmp_path_factory.mktemp("no-java"))]
+    )
     assert shutil.which("java", path=path) is None
     assert shutil.which("kafka-server-start.sh", path=path) is None
     return path
