@@ -17,14 +17,16 @@ KAFKA_JARS_LOCK = (
 )
 
 
-def _locked_kafka_version() -> str:
-    for line in KAFKA_JARS_LOCK.read_text().splitlines():
-        if line.startswith("org.apache.kafka:kafka_"):
-            return line.split()[0].rsplit(":", 1)[1]
-    raise ValueError(f"{KAFKA_JARS_LOCK} does not list the broker (org.apache.kafka:kafka_*)")
-
-
-KAFKA_LOCAL_VERSION = _locked_kafka_version()
+_PINNED = [
+    line.split() for line in KAFKA_JARS_LOCK.read_text().splitlines() if line[:1] not in ("", "#")
+]
+KAFKA_LOCAL_VERSION = next(
+    coordinates.rsplit(":", 1)[1]
+    for coordinates, _, _ in _PINNED
+    if coordinates.startswith("org.apache.kafka:kafka_")
+)
+# What the first run on a machine downloads, as the docs say it.
+KAFKA_DOWNLOAD = f"{len(_PINNED)} jars, {sum(int(size) for _, size, _ in _PINNED) / 1e6:.0f} MB"
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,10 @@ class Service:
     # the asyncio variant; None when the same packages serve both.
     dev_packages: list[str] = field(default_factory=list)
     async_dev_packages: list[str] | None = None
-    # The server version the local provider brings itself, when it is pinned.
+    # The server version the local provider brings itself, when it is pinned, and what
+    # it downloads for it on a machine's first run.
     local_version: str = ""
+    local_download: str = ""
 
 
 SERVICES: dict[str, Service] = {
@@ -187,6 +191,7 @@ SERVICES: dict[str, Service] = {
             # Not the image's version: the image is what compose, CI and the docker
             # provider run; the local provider downloads the version the lock pins.
             local_version=KAFKA_LOCAL_VERSION,
+            local_download=KAFKA_DOWNLOAD,
             local_provider=(
                 "a Kafka installation (KAFKA_HOME, or kafka-server-start.sh on PATH), else "
                 f"Apache Kafka {KAFKA_LOCAL_VERSION}'s jars downloaded from Maven Central on "
