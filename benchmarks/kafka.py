@@ -91,13 +91,16 @@ def start(project: Path, env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def without_archive(cache: Path) -> Path:
-    """A copy of ``cache`` whose class archives are the empty 'none for this Java' mark."""
-    copy = Path(tempfile.mkdtemp(prefix="kafka-bench-noarchive-"))
-    shutil.copytree(cache, copy, dirs_exist_ok=True, symlinks=True)
-    for archive in (copy / "pytest-services").glob("kafka-jvm-*"):
+def without_archive(project: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` with a cache of its own whose class archives are the empty mark that
+    says 'none for this Java', so the broker starts without one."""
+    cache = Path(tempfile.mkdtemp(prefix="kafka-bench-noarchive-"))
+    shutil.copytree(env["XDG_CACHE_HOME"], cache, dirs_exist_ok=True, symlinks=True)
+    variant = {**env, "XDG_CACHE_HOME": str(cache)}
+    start(project, variant)  # the jars' path is part of the archive's key: make it here
+    for archive in (cache / "pytest-services").glob("kafka-jvm-*"):
         archive.write_bytes(b"")
-    return copy
+    return variant
 
 
 def main() -> None:
@@ -139,9 +142,10 @@ def main() -> None:
         results[f"{name}_first"] = first
         bench.log(f"{name}: first start {first['start_s']:.1f} s ({first['source']})")
 
-    noarchive_cache = without_archive(Path(envs["downloaded"]["XDG_CACHE_HOME"]))
-    variants = {**envs, "downloaded, no class archive": {
-        **envs["downloaded"], "XDG_CACHE_HOME": str(noarchive_cache)}}  # fmt: skip
+    variants = {
+        **envs,
+        "downloaded, no class archive": without_archive(project, envs["downloaded"]),
+    }
     cached: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for rep in range(args.reps):
         for name, env in variants.items():
@@ -168,7 +172,7 @@ def main() -> None:
     (HERE / "kafka-results.md").write_text(report(results))
     print(report(results))
     shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(noarchive_cache, ignore_errors=True)
+    shutil.rmtree(variants["downloaded, no class archive"]["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 def report(r: dict[str, Any]) -> str:
