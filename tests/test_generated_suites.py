@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from .conftest import render
+from .provisioned import ferretdb_as_documented
 
 pytestmark = pytest.mark.slow
 
@@ -49,11 +50,12 @@ SUITES: dict[str, dict[str, Any]] = {
         "ci_provider": "gitlab",
         "test_layers": ALL_LAYERS,
     },
-    "all-five-async-all-layers": {
+    "all-five-async-all-layers-kafka-home": {
         "backends": ALL_BACKENDS,
         "async_fixtures": True,
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
+        "kafka_provider": "KAFKA_HOME",
     },
     # Third-party API stand-ins: real local HTTP and SMTP servers.
     "apis-all-no-backend": {"backends": [], "third_party_apis": ALL_APIS, "python_version": "3.11"},
@@ -120,19 +122,26 @@ def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
     return outcomes, per_backend
 
 
-def servers_env(request: pytest.FixtureRequest, backends: list[str]) -> dict[str, str]:
+def servers_env(
+    request: pytest.FixtureRequest, backends: list[str], project: Path
+) -> dict[str, str]:
     """Where the generated suite finds servers that no wheel carries, and how.
 
-    Kafka: the local provider, through KAFKA_HOME. MongoDB: FerretDB through the url
-    provider (TEST_MONGO_URL), or through the local provider (ferretdb on PATH) when
-    the suite's answers say ``mongo_provider: local``.
+    Kafka: the local provider, from the jars it downloads itself (the machine-wide
+    cache that .ci/provision/kafka.sh fills), or through KAFKA_HOME when the suite's
+    answers say ``kafka_provider: KAFKA_HOME``. MongoDB: FerretDB through the url
+    provider (TEST_MONGO_URL), or through the local provider when the suite's answers say
+    ``mongo_provider: local``: ferretdb on PATH, built by the command the project's own
+    docs/testing.md gives.
     """
     env: dict[str, str] = {}
-    if "kafka" in backends:
+    answers = request.node.callspec.params["answers"]
+    if "kafka" in backends and answers.get("kafka_provider") == "KAFKA_HOME":
         env["KAFKA_HOME"] = str(request.getfixturevalue("kafka_home"))
     if "mongo" in backends:
-        if request.node.callspec.params["answers"].get("mongo_provider") == "local":
-            ferretdb = request.getfixturevalue("ferretdb_binary")
+        if answers.get("mongo_provider") == "local":
+            request.getfixturevalue("ferretdb_binary")  # Go, and the module's hash checked
+            ferretdb = ferretdb_as_documented(project, project.parent / "ferretdb")
             env["PATH"] = f"{ferretdb.parent}{os.pathsep}{os.environ['PATH']}"
         else:
             env["TEST_MONGO_URL"] = request.getfixturevalue("ferretdb_url")
@@ -147,7 +156,7 @@ def expected_provider(backend: str, env: dict[str, str]) -> str:
 def test_generated_suite_passes_against_real_servers(
     request: pytest.FixtureRequest, tmp_path: Path, answers: dict[str, Any]
 ) -> None:
-    answers = {k: v for k, v in answers.items() if k != "mongo_provider"}
+    answers = {k: v for k, v in answers.items() if k not in ("mongo_provider", "kafka_provider")}
     backends = answers.get("backends", ["postgres", "redis"])
     project = render(tmp_path / "project", **answers)
     version = answers.get("python_version", "3.12")
@@ -156,7 +165,7 @@ def test_generated_suite_passes_against_real_servers(
         for key, value in os.environ.items()
         if not key.startswith(("TEST_", "PYTEST_", "KAFKA_HOME"))
     }
-    servers = servers_env(request, backends)
+    servers = servers_env(request, backends, project)
     env.update(
         servers,
         CI="true",
@@ -191,6 +200,9 @@ def test_generated_suite_passes_against_real_servers(
         assert per_backend[backend] > 0, f"no {backend} test ran:\n{output}"
         provider = expected_provider(backend, servers)
         assert f"{backend}: {provider}" in run.stdout, output  # the summary names it
+    if "kafka" in backends:
+        source = "KAFKA_HOME=" if "KAFKA_HOME" in servers else "Maven Central"
+        assert f"kafka: local ({source}" in run.stdout, output
     for api in answers.get("third_party_apis", []):
         assert per_backend[f"api:{api}"] > 0, f"no {api} stand-in test ran:\n{output}"
 
