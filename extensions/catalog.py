@@ -209,6 +209,63 @@ WEB_TEST_PACKAGES = ["httpx>=0.27"]
 WEB_LOAD_TEST_PACKAGES = ["locust>=2.32"]
 
 
+# Task queues: a real worker on the suite's own broker (never eager mode).
+
+
+@dataclass(frozen=True)
+class TaskQueue:
+    """A task queue library whose workers the suite runs for real on a chosen backend."""
+
+    key: str
+    title: str
+    # Backends that can carry its messages and results; one of them must be chosen.
+    brokers: list[str]
+    # Environment variables the application reads to find its broker and results.
+    app_env: list[str]
+    # Modules under tests/plugins (fixtures) and src/<package> (app and example tasks).
+    plugin: str
+    app_module: str
+    tasks_module: str
+    runtime_packages: list[str] = field(default_factory=list)
+    # Type stubs for mypy --strict, when the library ships no type hints of its own.
+    dev_packages: list[str] = field(default_factory=list)
+
+
+TASK_QUEUES: dict[str, TaskQueue] = {
+    queue.key: queue
+    for queue in (
+        TaskQueue(
+            key="celery",
+            title="Celery",
+            brokers=["redis"],
+            app_env=["CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_QUEUE"],
+            plugin="celery_worker",
+            app_module="celery_app",
+            tasks_module="celery_tasks",
+            runtime_packages=["celery[redis]>=5.4"],
+            # Celery ships no type hints; celery-types has stubs for celery, kombu, vine.
+            dev_packages=["celery-types>=0.23"],
+        ),
+        TaskQueue(
+            key="dramatiq",
+            title="Dramatiq",
+            brokers=["redis"],
+            app_env=["DRAMATIQ_BROKER_URL", "DRAMATIQ_NAMESPACE"],
+            plugin="dramatiq_worker",
+            app_module="dramatiq_broker",
+            tasks_module="dramatiq_tasks",
+            # 2.x: results under the namespace (RedisBackend(use_namespace_prefix_keys=)).
+            runtime_packages=["dramatiq[redis]>=2.0"],
+        ),
+    )
+}
+
+
+def selected_queues(keys: list[str]) -> list[TaskQueue]:
+    """Catalog entries for the chosen task queues, in catalog order."""
+    return [queue for key, queue in TASK_QUEUES.items() if key in keys]
+
+
 # Third-party API stand-ins: real local servers the real SDKs are pointed at.
 
 
