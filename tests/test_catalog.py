@@ -56,3 +56,26 @@ def test_images_are_pinned(key: str) -> None:
 def test_test_env_names_follow_the_convention() -> None:
     for key, service in CATALOG.SERVICES.items():
         assert service.test_env == f"TEST_{key.upper()}_URL"
+
+
+QUEUES_OFFERED = [choice["value"] for choice in QUESTIONS["task_queues"]["choices"].values()]
+
+
+def test_every_offered_task_queue_is_in_the_catalog() -> None:
+    assert QUEUES_OFFERED == list(CATALOG.TASK_QUEUES)
+
+
+@pytest.mark.parametrize("key", QUEUES_OFFERED)
+def test_offered_task_queue_has_app_tasks_fixtures_and_examples(key: str) -> None:
+    queue = CATALOG.TASK_QUEUES[key]
+    condition = f"{{% if '{key}' in task_queues %}}"
+    names = {p.name for p in (REPO / "template").rglob("*") if condition in p.name}
+    expected = [
+        f"{queue.app_module}.py",
+        f"{queue.tasks_module}.py",
+        f"{queue.plugin}.py",
+        f"test_{key}_tasks.py",
+    ]
+    for stem in expected:
+        assert any(stem in name for name in names), f"{key}: no {stem}"
+    assert set(queue.brokers) <= set(CATALOG.SERVICES)

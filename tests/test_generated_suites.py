@@ -75,6 +75,21 @@ SUITES: dict[str, dict[str, Any]] = {
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
     },
+    # Task queues: real workers on the suite's Redis (the stacks of the queues issue).
+    "fastapi-celery": {
+        "web_app": True,
+        "backends": ["postgres", "redis"],
+        "task_queues": ["celery"],
+        "python_version": "3.11",
+        "test_layers": ALL_LAYERS,
+    },
+    # The Dramatiq part of the ML platform stack; Dramatiq needs its broker (Redis).
+    "ml-platform": {
+        "backends": ["postgres", "redis", "s3"],
+        "task_queues": ["dramatiq"],
+        "async_fixtures": True,
+        "python_version": "3.11",
+    },
     "web-async-postgres-mongo-s3": {
         "web_app": True,
         "async_fixtures": True,
@@ -104,7 +119,7 @@ def find_python(version: str) -> str:
 
 def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
     """Outcome counts, and executed (non-skipped) tests per backend (and per API stand-in,
-    counted as ``api:<key>``)."""
+    counted as ``api:<key>``, and per task queue, as ``queue:<key>``)."""
     outcomes: Counter[str] = Counter()
     per_backend: Counter[str] = Counter()
     for case in ET.parse(report).getroot().iter("testcase"):
@@ -117,6 +132,8 @@ def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
                     per_backend[prop.get("value", "")] += 1
                 elif prop.get("name") == "api":
                     per_backend[f"api:{prop.get('value', '')}"] += 1
+                elif prop.get("name") == "task_queue":
+                    per_backend[f"queue:{prop.get('value', '')}"] += 1
     return outcomes, per_backend
 
 
@@ -193,6 +210,8 @@ def test_generated_suite_passes_against_real_servers(
         assert f"{backend}: {provider}" in run.stdout, output  # the summary names it
     for api in answers.get("third_party_apis", []):
         assert per_backend[f"api:{api}"] > 0, f"no {api} stand-in test ran:\n{output}"
+    for queue in answers.get("task_queues", []):
+        assert per_backend[f"queue:{queue}"] > 0, f"no {queue} worker test ran:\n{output}"
 
     mypy = subprocess.run(
         ["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True

@@ -177,3 +177,24 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+def test_pubsub_isolation_test_fails_without_the_namespace(project: Path) -> None:
+    """Redis channels are server-wide: the generated isolation test passes with the
+    per-test namespace and catches the cross-talk once the namespace is taken away."""
+    test = "tests/integration/test_redis_channels.py"
+    namespaced = pytest_in(project, "-p", "no:randomly", test, "-k", "another_tests_namespace")
+    assert namespaced.returncode == 0, namespaced.stdout[-3000:]
+    assert "1 passed" in namespaced.stdout
+
+    module = project / "tests" / "support" / "redis_namespaces.py"
+    original = module.read_text()
+    prefixed = '    def channel(self, name: str) -> str:\n        return f"{self.prefix}:{name}"'
+    assert prefixed in original
+    module.write_text(original.replace(prefixed, prefixed.replace('f"{self.prefix}:{name}"', "name")))
+    try:
+        bare = pytest_in(project, "-p", "no:randomly", test, "-k", "another_tests_namespace")
+    finally:
+        module.write_text(original)
+    assert bare.returncode == 1, bare.stdout[-3000:]
+    assert "cross-talk: another test's subscriber heard 'order-2 paid'" in bare.stdout
