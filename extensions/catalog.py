@@ -40,6 +40,8 @@ class Service:
     # the asyncio variant; None when the same packages serve both.
     dev_packages: list[str] = field(default_factory=list)
     async_dev_packages: list[str] | None = None
+    # Ports published besides ``port`` (compose, CI), e.g. a management HTTP API.
+    extra_ports: list[int] = field(default_factory=list)
 
 
 SERVICES: dict[str, Service] = {
@@ -180,6 +182,27 @@ SERVICES: dict[str, Service] = {
             async_dev_packages=["types-boto3[s3]>=1.35", "types-aiobotocore[s3]>=2.15"],
             local_provider="moto's standalone server (the moto[server] wheel)",
         ),
+        Service(
+            key="rabbitmq",
+            title="RabbitMQ",
+            # The management plugin's HTTP API is how the suite makes a vhost per test.
+            image="rabbitmq:4.1-management-alpine",
+            port=5672,
+            app_env="RABBITMQ_URL",
+            test_env="TEST_RABBITMQ_URL",
+            service_url="amqp://guest:guest@127.0.0.1:5672/",
+            container_env={},
+            healthcheck=["rabbitmq-diagnostics", "-q", "ping"],
+            tmpfs="/var/lib/rabbitmq",
+            client_packages=["pika>=1.3"],
+            async_client_packages=["aio-pika>=9.4"],
+            local_packages=[],
+            local_provider=(
+                "rabbitmq-server from RABBITMQ_HOME, Debian's rabbitmq-server package or "
+                "PATH, with Erlang's epmd, as one throwaway node"
+            ),
+            extra_ports=[15672],
+        ),
     )
 }
 
@@ -237,7 +260,7 @@ TASK_QUEUES: dict[str, TaskQueue] = {
         TaskQueue(
             key="celery",
             title="Celery",
-            brokers=["redis"],
+            brokers=["redis", "rabbitmq"],
             app_env=["CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_QUEUE"],
             plugin="celery_worker",
             app_module="celery_app",
