@@ -249,7 +249,8 @@ class TaskQueue:
     plugin: str
     app_module: str
     tasks_module: str
-    runtime_packages: list[str] = field(default_factory=list)
+    # Runtime dependencies, per broker the queue runs on.
+    runtime_packages: dict[str, list[str]] = field(default_factory=dict)
     # Type stubs for mypy --strict, when the library ships no type hints of its own.
     dev_packages: list[str] = field(default_factory=list)
 
@@ -265,20 +266,27 @@ TASK_QUEUES: dict[str, TaskQueue] = {
             plugin="celery_worker",
             app_module="celery_app",
             tasks_module="celery_tasks",
-            runtime_packages=["celery[redis]>=5.4"],
+            # Over RabbitMQ Celery speaks AMQP with its own py-amqp; results go to Redis
+            # when it is a backend (the redis client comes with it), else over AMQP (rpc://).
+            runtime_packages={"redis": ["celery[redis]>=5.4"], "rabbitmq": ["celery>=5.4"]},
             # Celery ships no type hints; celery-types has stubs for celery, kombu, vine.
             dev_packages=["celery-types>=0.23"],
         ),
         TaskQueue(
             key="dramatiq",
             title="Dramatiq",
+            # Redis is needed either way: Dramatiq keeps results only in Redis (or
+            # Memcached), and the tests wait on results. RabbitMQ can carry the messages.
             brokers=["redis"],
-            app_env=["DRAMATIQ_BROKER_URL", "DRAMATIQ_NAMESPACE"],
+            app_env=["DRAMATIQ_BROKER_URL", "DRAMATIQ_RESULTS_URL", "DRAMATIQ_NAMESPACE"],
             plugin="dramatiq_worker",
             app_module="dramatiq_broker",
             tasks_module="dramatiq_tasks",
             # 2.x: results under the namespace (RedisBackend(use_namespace_prefix_keys=)).
-            runtime_packages=["dramatiq[redis]>=2.0"],
+            runtime_packages={
+                "redis": ["dramatiq[redis]>=2.0"],
+                "rabbitmq": ["dramatiq[rabbitmq,redis]>=2.0"],
+            },
         ),
     )
 }

@@ -145,13 +145,24 @@ def _add_task_queues(context: dict[str, Any]) -> None:
     queues = catalog.selected_queues(list(context.get("task_queues") or []))
     context["queues"] = {queue.key: queue for queue in queues}
     context["queue_list"] = queues
+    context["queue_broker"] = queue_broker(context)
     for queue in queues:
-        for package in queue.runtime_packages:
+        for package in queue.runtime_packages[context["queue_broker"]]:
             if package not in context["runtime_packages"]:
                 context["runtime_packages"].append(package)
         for package in queue.dev_packages:
             if package not in context["dev_packages"]:
                 context["dev_packages"].append(package)
+
+
+def queue_broker(context: dict[str, Any]) -> str:
+    """The backend the task queues' messages go through: the answer to ``task_broker``
+    when it names a chosen backend, else RabbitMQ when it is chosen, else Redis."""
+    backends = list(context.get("backends") or [])
+    answer = context.get("task_broker")
+    if answer in ("redis", "rabbitmq") and answer in backends:
+        return str(answer)
+    return "rabbitmq" if "rabbitmq" in backends else "redis"
 
 
 def task_queue_error(queue: str, backends: list[str]) -> str:
