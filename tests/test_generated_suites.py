@@ -24,7 +24,7 @@ from .conftest import render
 
 pytestmark = pytest.mark.slow
 
-ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]
+ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]  # RabbitMQ has suites of its own
 ALL_LAYERS = ["unit", "integration", "e2e", "performance", "security"]
 ALL_APIS = ["http_api", "openai", "smtp"]
 SUITES: dict[str, dict[str, Any]] = {
@@ -90,6 +90,14 @@ SUITES: dict[str, dict[str, Any]] = {
         "async_fixtures": True,
         "python_version": "3.11",
     },
+    # Both queues on RabbitMQ (a vhost per test), results in Redis; the plain RabbitMQ
+    # example over aio-pika.
+    "queues-on-rabbitmq-async": {
+        "backends": ["redis", "rabbitmq"],
+        "task_queues": ["celery", "dramatiq"],
+        "async_fixtures": True,
+        "python_version": "3.11",
+    },
     "web-async-postgres-mongo-s3": {
         "web_app": True,
         "async_fixtures": True,
@@ -140,11 +148,14 @@ def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
 def servers_env(request: pytest.FixtureRequest, backends: list[str]) -> dict[str, str]:
     """Where the generated suite finds servers that no wheel carries, and how.
 
-    Kafka: the local provider, through KAFKA_HOME. MongoDB: FerretDB through the url
+    Kafka: the local provider, through KAFKA_HOME. RabbitMQ: the local provider, from
+    Debian's rabbitmq-server (installed by .ci/provision/rabbitmq.sh). MongoDB: FerretDB through the url
     provider (TEST_MONGO_URL), or through the local provider (ferretdb on PATH) when
     the suite's answers say ``mongo_provider: local``.
     """
     env: dict[str, str] = {}
+    if "rabbitmq" in backends:
+        request.getfixturevalue("rabbitmq_server_script")
     if "kafka" in backends:
         env["KAFKA_HOME"] = str(request.getfixturevalue("kafka_home"))
     if "mongo" in backends:

@@ -23,7 +23,7 @@ BAD_ANSWERS = {
     ),
     "queues:celery-without-broker": (
         {"backends": ["postgres"], "task_queues": ["celery"]},
-        "Celery needs a broker among the backends: add Redis to backends",
+        "Celery needs a broker among the backends: add Redis or RabbitMQ to backends",
     ),
     "queues:dramatiq-without-backends": (
         {"backends": [], "task_queues": ["dramatiq"], "test_layers": ["unit"]},
@@ -36,6 +36,11 @@ BAD_CHOICES = {
     "backends:mysql": {"backends": ["mysql"]},
     "coverage:text": {"coverage_threshold": "lots"},
     "queues:huey": {"backends": ["redis"], "task_queues": ["huey"]},
+    "queues:broker-kafka": {
+        "backends": ["redis", "rabbitmq"],
+        "task_queues": ["celery"],
+        "task_broker": "kafka",
+    },
 }
 
 
