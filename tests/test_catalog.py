@@ -62,7 +62,7 @@ QUEUES_OFFERED = [choice["value"] for choice in QUESTIONS["task_queues"]["choice
 
 
 def test_every_offered_task_queue_is_in_the_catalog() -> None:
-    assert QUEUES_OFFERED == list(CATALOG.TASK_QUEUES)
+    assert list(CATALOG.TASK_QUEUES) == QUEUES_OFFERED
 
 
 @pytest.mark.parametrize("key", QUEUES_OFFERED)

@@ -149,9 +149,9 @@ def servers_env(request: pytest.FixtureRequest, backends: list[str]) -> dict[str
     """Where the generated suite finds servers that no wheel carries, and how.
 
     Kafka: the local provider, through KAFKA_HOME. RabbitMQ: the local provider, from
-    Debian's rabbitmq-server (installed by .ci/provision/rabbitmq.sh). MongoDB: FerretDB through the url
-    provider (TEST_MONGO_URL), or through the local provider (ferretdb on PATH) when
-    the suite's answers say ``mongo_provider: local``.
+    Debian's rabbitmq-server (installed by .ci/provision/rabbitmq.sh). MongoDB: FerretDB
+    through the url provider (TEST_MONGO_URL), or through the local provider (ferretdb
+    on PATH) when the suite's answers say ``mongo_provider: local``.
     """
     env: dict[str, str] = {}
     if "rabbitmq" in backends:
