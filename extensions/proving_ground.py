@@ -76,6 +76,7 @@ class ProvingGroundFilters(Extension):
         environment.filters["package_name_error"] = package_name_error
         environment.filters["backends_error"] = backends_error
         environment.filters["docker_health_cmd"] = docker_health_cmd
+        environment.filters["task_queue_error"] = task_queue_error
 
 
 def _packages(services: list[Any], use_async: bool, kind: str) -> list[str]:
@@ -122,6 +123,7 @@ class ProvingGroundContext(ContextHook):
         if "security" in layers:
             context["dev_packages"] += catalog.SECURITY_DEV_PACKAGES
         _add_third_party_apis(context)
+        _add_task_queues(context)
 
 
 def _add_third_party_apis(context: dict[str, Any]) -> None:
@@ -136,3 +138,40 @@ def _add_third_party_apis(context: dict[str, Any]) -> None:
         for package in api.test_packages:
             if package not in context["test_packages"] + context["runtime_packages"]:
                 context["test_packages"].append(package)
+
+
+def _add_task_queues(context: dict[str, Any]) -> None:
+    """Task queues: ``queue_list``, ``queues`` and their packages, deduplicated."""
+    queues = catalog.selected_queues(list(context.get("task_queues") or []))
+    context["queues"] = {queue.key: queue for queue in queues}
+    context["queue_list"] = queues
+    context["queue_broker"] = queue_broker(context)
+    for queue in queues:
+        for package in queue.runtime_packages[context["queue_broker"]]:
+            if package not in context["runtime_packages"]:
+                context["runtime_packages"].append(package)
+        for package in queue.dev_packages:
+            if package not in context["dev_packages"]:
+                context["dev_packages"].append(package)
+
+
+def queue_broker(context: dict[str, Any]) -> str:
+    """The backend the task queues' messages go through: the answer to ``task_broker``
+    when it names a chosen backend, else RabbitMQ when it is chosen, else Redis."""
+    backends = list(context.get("backends") or [])
+    answer = context.get("task_broker")
+    if answer in ("redis", "rabbitmq") and answer in backends:
+        return str(answer)
+    return "rabbitmq" if "rabbitmq" in backends else "redis"
+
+
+def task_queue_error(queue: str, backends: list[str]) -> str:
+    """Why a task queue cannot be chosen with these backends, or '' when it can."""
+    entry = catalog.TASK_QUEUES[queue]
+    if set(entry.brokers) & set(backends):
+        return ""
+    brokers = " or ".join(catalog.SERVICES[key].title for key in entry.brokers)
+    return (
+        f"{entry.title} needs a broker among the backends: add {brokers} to backends "
+        f"(its worker runs for real on that server in tests), or leave {entry.title} out"
+    )

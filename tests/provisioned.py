@@ -52,6 +52,13 @@ def kafka_home() -> Path:
 
 
 @pytest.fixture(scope="session")
+def rabbitmq_server_script() -> Path:
+    """Debian's rabbitmq-server (installed if missing) for the generated suites' local
+    provider, which finds it without any setting."""
+    return _provision("rabbitmq.sh")
+
+
+@pytest.fixture(scope="session")
 def ferretdb_binary() -> Path:
     return _provision("ferretdb.sh")
 

@@ -72,3 +72,26 @@ def test_kafka_jar_lock_pins_every_jar_and_names_the_local_version() -> None:
     assert CATALOG.SERVICES["kafka"].local_version == CATALOG.KAFKA_LOCAL_VERSION
     # The compose/CI image is another version; the docs say which is which.
     assert CATALOG.KAFKA_LOCAL_VERSION in CATALOG.SERVICES["kafka"].local_provider
+
+
+QUEUES_OFFERED = [choice["value"] for choice in QUESTIONS["task_queues"]["choices"].values()]
+
+
+def test_every_offered_task_queue_is_in_the_catalog() -> None:
+    assert list(CATALOG.TASK_QUEUES) == QUEUES_OFFERED
+
+
+@pytest.mark.parametrize("key", QUEUES_OFFERED)
+def test_offered_task_queue_has_app_tasks_fixtures_and_examples(key: str) -> None:
+    queue = CATALOG.TASK_QUEUES[key]
+    condition = f"{{% if '{key}' in task_queues %}}"
+    names = {p.name for p in (REPO / "template").rglob("*") if condition in p.name}
+    expected = [
+        f"{queue.app_module}.py",
+        f"{queue.tasks_module}.py",
+        f"{queue.plugin}.py",
+        f"test_{key}_tasks.py",
+    ]
+    for stem in expected:
+        assert any(stem in name for name in names), f"{key}: no {stem}"
+    assert set(queue.brokers) <= set(CATALOG.SERVICES)

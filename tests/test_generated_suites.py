@@ -25,7 +25,7 @@ from .provisioned import ferretdb_as_documented
 
 pytestmark = pytest.mark.slow
 
-ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]
+ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]  # RabbitMQ has suites of its own
 ALL_LAYERS = ["unit", "integration", "e2e", "performance", "security"]
 ALL_APIS = ["http_api", "openai", "smtp"]
 SUITES: dict[str, dict[str, Any]] = {
@@ -77,6 +77,29 @@ SUITES: dict[str, dict[str, Any]] = {
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
     },
+    # Task queues: real workers on the suite's Redis (the stacks of the queues issue).
+    "fastapi-celery": {
+        "web_app": True,
+        "backends": ["postgres", "redis"],
+        "task_queues": ["celery"],
+        "python_version": "3.11",
+        "test_layers": ALL_LAYERS,
+    },
+    # The Dramatiq part of the ML platform stack; Dramatiq needs its broker (Redis).
+    "ml-platform": {
+        "backends": ["postgres", "redis", "s3"],
+        "task_queues": ["dramatiq"],
+        "async_fixtures": True,
+        "python_version": "3.11",
+    },
+    # Both queues on RabbitMQ (a vhost per test), results in Redis; the plain RabbitMQ
+    # example over aio-pika.
+    "queues-on-rabbitmq-async": {
+        "backends": ["redis", "rabbitmq"],
+        "task_queues": ["celery", "dramatiq"],
+        "async_fixtures": True,
+        "python_version": "3.11",
+    },
     "web-async-postgres-mongo-s3": {
         "web_app": True,
         "async_fixtures": True,
@@ -106,7 +129,7 @@ def find_python(version: str) -> str:
 
 def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
     """Outcome counts, and executed (non-skipped) tests per backend (and per API stand-in,
-    counted as ``api:<key>``)."""
+    counted as ``api:<key>``, and per task queue, as ``queue:<key>``)."""
     outcomes: Counter[str] = Counter()
     per_backend: Counter[str] = Counter()
     for case in ET.parse(report).getroot().iter("testcase"):
@@ -119,6 +142,8 @@ def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
                     per_backend[prop.get("value", "")] += 1
                 elif prop.get("name") == "api":
                     per_backend[f"api:{prop.get('value', '')}"] += 1
+                elif prop.get("name") == "task_queue":
+                    per_backend[f"queue:{prop.get('value', '')}"] += 1
     return outcomes, per_backend
 
 
@@ -129,13 +154,16 @@ def servers_env(
 
     Kafka: the local provider, from the jars it downloads itself (the machine-wide
     cache that .ci/provision/kafka.sh fills), or through KAFKA_HOME when the suite's
-    answers say ``kafka_provider: KAFKA_HOME``. MongoDB: FerretDB through the url
-    provider (TEST_MONGO_URL), or through the local provider when the suite's answers say
-    ``mongo_provider: local``: ferretdb on PATH, built by the command the project's own
-    docs/testing.md gives.
+    answers say ``kafka_provider: KAFKA_HOME``. RabbitMQ: the local provider, from
+    Debian's rabbitmq-server (installed by .ci/provision/rabbitmq.sh). MongoDB: FerretDB
+    through the url provider (TEST_MONGO_URL), or through the local provider when the
+    suite's answers say ``mongo_provider: local``: ferretdb on PATH, built by the command
+    the project's own docs/testing.md gives.
     """
     env: dict[str, str] = {}
     answers = request.node.callspec.params["answers"]
+    if "rabbitmq" in backends:
+        request.getfixturevalue("rabbitmq_server_script")
     if "kafka" in backends and answers.get("kafka_provider") == "KAFKA_HOME":
         env["KAFKA_HOME"] = str(request.getfixturevalue("kafka_home"))
     if "mongo" in backends:
@@ -205,6 +233,8 @@ def test_generated_suite_passes_against_real_servers(
         assert f"kafka: local ({source}" in run.stdout, output
     for api in answers.get("third_party_apis", []):
         assert per_backend[f"api:{api}"] > 0, f"no {api} stand-in test ran:\n{output}"
+    for queue in answers.get("task_queues", []):
+        assert per_backend[f"queue:{queue}"] > 0, f"no {queue} worker test ran:\n{output}"
 
     mypy = subprocess.run(
         ["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True
