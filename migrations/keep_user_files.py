@@ -1,0 +1,87 @@
+"""After an update: put back the project's own files that Copier deleted, and say so.
+
+``copier update`` deletes every file the old template version rendered and the new one
+does not, whoever owns it. When an answer changes (a backend removed with
+``-d 'backends=[...]'``) or a later version stops generating an example, that would
+delete files the project owns: the example code under src/ and the example tests it has
+made its own (``_skip_if_exists`` in copier.yml). This puts those back exactly as they
+were committed and lists them, with the template-owned files the update removed, so
+the project decides what to do with code that may use what was removed.
+
+Run by ``copier update`` (``_migrations`` in copier.yml) with copier's own Python after
+everything else; the update starts from a clean working tree (Copier refuses a dirty
+one), so a file missing from the working tree but present in the index was deleted by
+this update.
+
+    python keep_user_files.py <project dir> <template dir>
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import pathspec
+import yaml
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=project, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def user_owned(template: Path, project: Path) -> pathspec.PathSpec:
+    """The template's ``_skip_if_exists`` patterns, rendered with the project's answers."""
+    config = yaml.safe_load((template / "copier.yml").read_text())
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text()) or {}
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    patterns = [environment.from_string(p).render(answers) for p in config["_skip_if_exists"]]
+    # Matched as Copier matches them: "gitignore" style, named "gitwildmatch" before
+    # pathspec 1.0.
+    try:
+        return pathspec.PathSpec.from_lines("gitignore", patterns)
+    except LookupError:
+        return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("project", type=Path)
+    parser.add_argument("template", type=Path)
+    args = parser.parse_args(argv)
+    project: Path = args.project.resolve()
+    deleted = sorted(git(project, "ls-files", "--deleted", "-z", "--", ".").split("\0"))
+    deleted = [path for path in deleted if path and not (project / path).exists()]
+    if not deleted:
+        return 0
+    owned = user_owned(args.template, project)
+    kept = [path for path in deleted if owned.match_file(path)]
+    removed = [path for path in deleted if path not in kept]
+    if kept:
+        git(project, "checkout", "--", *kept)
+    lines = []
+    if removed:
+        lines += [
+            "Proving Ground: the template no longer generates these files for your "
+            "answers, so the update removed them:",
+            *(f"  {path}" for path in removed),
+        ]
+    if kept:
+        lines += [
+            "Proving Ground: these files are yours, so the update left them alone, although "
+            "the template no longer generates them for your answers:",
+            *(f"  {path}" for path in kept),
+            "They may use what the update removed (a backend's fixtures and packages): adapt "
+            "them, or delete them with",
+            "  git rm " + " ".join(kept),
+        ]
+    print("\n".join(lines), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
