@@ -74,7 +74,9 @@ def migrate(source: str, factories: bool, new_docstring: str | None) -> str | No
         return None
     values = assign.value
     assert isinstance(values, (ast.List, ast.Tuple))
-    names = [e.value for e in values.elts if isinstance(e, ast.Constant)]
+    names = [
+        e.value for e in values.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+    ]
     if PLUGINS in names or not any(n.startswith(PLUGINS + ".") for n in names):
         return None
     template_entries = [PLUGINS, FACTORIES] if factories else [PLUGINS]

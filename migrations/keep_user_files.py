@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -34,8 +35,9 @@ def git(project: Path, *args: str) -> str:
     ).stdout
 
 
-def user_owned(template: Path, project: Path) -> pathspec.PathSpec:
-    """The template's ``_skip_if_exists`` patterns, rendered with the project's answers."""
+def user_owned(template: Path, project: Path) -> Callable[[str], bool]:
+    """Whether a path matches the template's ``_skip_if_exists`` patterns, rendered with
+    the project's answers."""
     config = yaml.safe_load((template / "copier.yml").read_text())
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text()) or {}
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
@@ -43,9 +45,9 @@ def user_owned(template: Path, project: Path) -> pathspec.PathSpec:
     # Matched as Copier matches them: "gitignore" style, named "gitwildmatch" before
     # pathspec 1.0.
     try:
-        return pathspec.PathSpec.from_lines("gitignore", patterns)
+        return pathspec.PathSpec.from_lines("gitignore", patterns).match_file
     except LookupError:
-        return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+        return pathspec.PathSpec.from_lines("gitwildmatch", patterns).match_file
 
 
 def main(argv: list[str]) -> int:
@@ -59,7 +61,7 @@ def main(argv: list[str]) -> int:
     if not deleted:
         return 0
     owned = user_owned(args.template, project)
-    kept = [path for path in deleted if owned.match_file(path)]
+    kept = [path for path in deleted if owned(path)]
     removed = [path for path in deleted if path not in kept]
     if kept:
         git(project, "checkout", "--", *kept)

@@ -31,10 +31,12 @@ CONFLICT_MARKER = re.compile(rb"^(<{7}|>{7}) (before updating|after updating)", 
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
+    done = subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        cwd=cwd, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, f"git {' '.join(args)} in {cwd}: {done.stderr}"
+    return done.stdout
 
 
 def copier(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
