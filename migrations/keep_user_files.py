@@ -1,17 +1,21 @@
-"""After an update: put back the project's own files that Copier deleted, and say so.
+"""After an update: the project's own files stay as the project left them, and it is told.
 
-``copier update`` deletes every file the old template version rendered and the new one
-does not, whoever owns it. When an answer changes (a backend removed with
-``-d 'backends=[...]'``) or a later version stops generating an example, that would
-delete files the project owns: the example code under src/ and the example tests it has
-made its own (``_skip_if_exists`` in copier.yml). This puts those back exactly as they
-were committed and lists them, with the template-owned files the update removed, so
-the project decides what to do with code that may use what was removed.
+The project's own files are those Copier renders once (``_skip_if_exists`` in
+copier.yml): the example code under src/ and the example tests it has made its own.
+``copier update`` treats them in two ways this undoes:
+
+- It deletes every file the old template version rendered and the new one does not,
+  whoever owns it: a backend removed with ``-d 'backends=[...]'`` would take the
+  project's example code and tests for it. They are put back exactly as committed and
+  listed, with the template-owned files the update removed, so the project decides
+  what to do with code that may use what was removed.
+- It renders again an example the project deleted (it only skips those that exist):
+  one whose deletion is in the project's git history is deleted again, and listed.
 
 Run by ``copier update`` (``_migrations`` in copier.yml) with copier's own Python after
-everything else; the update starts from a clean working tree (Copier refuses a dirty
-one), so a file missing from the working tree but present in the index was deleted by
-this update.
+everything else. The update starts from a clean working tree (Copier refuses a dirty
+one), so a file missing from the working tree but in the index was deleted by this
+update, and an untracked file was written by it.
 
     python keep_user_files.py <project dir> <template dir>
 """
@@ -50,21 +54,40 @@ def user_owned(template: Path, project: Path) -> Callable[[str], bool]:
         return pathspec.PathSpec.from_lines("gitwildmatch", patterns).match_file
 
 
+def deleted_by_update(project: Path) -> list[str]:
+    listed = git(project, "ls-files", "--deleted", "-z", "--", ".").split("\0")
+    return sorted(path for path in listed if path and not (project / path).exists())
+
+
+def written_again(project: Path, owned: Callable[[str], bool]) -> list[str]:
+    """Files of the project's own that the update wrote although the project had
+    deleted them: untracked now, with a deletion in the history."""
+    untracked = git(project, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
+    return sorted(
+        path
+        for path in untracked.split("\0")
+        if path
+        and owned(path)
+        # --no-renames: an example moved elsewhere counts as deleted from where it was.
+        and git(project, "log", "-1", "--no-renames", "--diff-filter=D", "--format=%h", "--", path)
+    )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("project", type=Path)
     parser.add_argument("template", type=Path)
     args = parser.parse_args(argv)
     project: Path = args.project.resolve()
-    deleted = sorted(git(project, "ls-files", "--deleted", "-z", "--", ".").split("\0"))
-    deleted = [path for path in deleted if path and not (project / path).exists()]
-    if not deleted:
-        return 0
     owned = user_owned(args.template, project)
+    deleted = deleted_by_update(project)
     kept = [path for path in deleted if owned(path)]
     removed = [path for path in deleted if path not in kept]
     if kept:
         git(project, "checkout", "--", *kept)
+    not_again = written_again(project, owned)
+    for path in not_again:
+        (project / path).unlink()
     lines = []
     if removed:
         lines += [
@@ -81,7 +104,14 @@ def main(argv: list[str]) -> int:
             "them, or delete them with",
             "  git rm " + " ".join(kept),
         ]
-    print("\n".join(lines), file=sys.stderr)
+    if not_again:
+        lines += [
+            "Proving Ground: you deleted these examples earlier, so the update did not bring "
+            "them back:",
+            *(f"  {path}" for path in not_again),
+        ]
+    if lines:
+        print("\n".join(lines), file=sys.stderr)
     return 0
 
 

@@ -221,7 +221,15 @@ EDITS = {
 }
 
 
-def edit_like_a_user(project: Path) -> None:
+# Examples a project may not want; it deletes the first one it has.
+UNWANTED_EXAMPLES = ["tests/e2e/test_rate_limit.py", "tests/e2e/test_registration.py"]
+
+
+def edit_like_a_user(project: Path) -> str | None:
+    """Every edit above, committed; returns the example the project deleted, if any."""
+    unwanted = next((rel for rel in UNWANTED_EXAMPLES if (project / rel).exists()), None)
+    if unwanted:
+        git(project, "rm", "-q", unwanted)
     for rel, edit in EDITS.items():
         path = project / rel
         edited = edit(path.read_text())
@@ -231,6 +239,7 @@ def edit_like_a_user(project: Path) -> None:
         (project / rel).write_text(text)
     git(project, "add", "-A")
     git(project, "commit", "-qm", "The project's own changes")
+    return unwanted
 
 
 # --- Checks ---------------------------------------------------------------------------
@@ -256,15 +265,19 @@ def resolve_as_documented(pyproject: str, own: list[str]) -> str:
     ), pyproject)  # fmt: skip
 
 
-def assert_matches_fresh_render(project: Path, fresh: Path, before: dict[str, str]) -> None:
+def assert_matches_fresh_render(
+    project: Path, fresh: Path, before: dict[str, str], deleted: str | None
+) -> None:
     """Template-owned files equal a fresh render (plus the user's line where the user
     edited one); the project's own files are as committed before the update (the old
-    conftest.py migrated); nothing the template no longer generates is left but the
-    project's own files."""
+    conftest.py migrated), and the example it deleted stays deleted; nothing the
+    template no longer generates is left but the project's own files."""
     mine = user_owned()
     updated, expected_files = project_files(project), project_files(fresh)
-    problems = []
+    problems = [f"{deleted}: brought back"] if deleted in updated else []
     for rel, path in expected_files.items():
+        if rel == deleted:
+            continue
         if rel not in updated:
             problems.append(f"{rel}: missing")
             continue

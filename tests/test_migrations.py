@@ -254,6 +254,30 @@ def test_a_file_the_project_deleted_itself_stays_deleted(committed_project: Path
     assert done.stderr == ""
 
 
+def test_an_example_the_project_deleted_is_not_brought_back(committed_project: Path) -> None:
+    git(committed_project, "rm", "-q", "tests/integration/test_events.py")
+    git(committed_project, "mv", "src/shop/events.py", "src/shop/order_events.py")
+    git(committed_project, "commit", "-qm", "we test events elsewhere; events.py renamed")
+    # What copier update writes: both examples again, and a new one for a new feature.
+    written = {
+        "tests/integration/test_events.py": "def test_publishes() -> None:\n    assert 1\n",
+        "src/shop/events.py": '"""Order events."""\n',
+        "tests/integration/test_refunds.py": "def test_refunds() -> None:\n    assert 1\n",
+    }
+    for rel, text in written.items():
+        (committed_project / rel).parent.mkdir(exist_ok=True)
+        (committed_project / rel).write_text(text)
+    done = run_script("keep_user_files", str(committed_project), str(REPO))
+    assert done.returncode == 0, done.stderr
+    assert not (committed_project / "tests/integration/test_events.py").exists()
+    assert not (committed_project / "src/shop/events.py").exists()
+    assert (committed_project / "tests/integration/test_refunds.py").exists()
+    assert done.stderr == (
+        "Proving Ground: you deleted these examples earlier, so the update did not bring "
+        "them back:\n  src/shop/events.py\n  tests/integration/test_events.py\n"
+    )
+
+
 def test_user_owned_patterns_render_with_the_answers(committed_project: Path) -> None:
     owned = keep_user_files.user_owned(REPO, committed_project)
     assert owned("src/shop/events.py")

@@ -101,7 +101,7 @@ def test_update_from_history_keeps_user_edits(
     suite: bool,
 ) -> None:
     project = template_history.render_at(ref, tmp_path / "project", answers)
-    edit_like_a_user(project)
+    deleted = edit_like_a_user(project)
     before = {rel: path.read_text() for rel, path in project_files(project).items()}
 
     started = time.monotonic()
@@ -111,12 +111,14 @@ def test_update_from_history_keeps_user_edits(
     assert done.returncode == 0, done.stderr[-6000:]
 
     assert not conflicts(project), conflicts(project)
+    if deleted:
+        assert f"did not bring them back:\n  {deleted}\n" in done.stderr, done.stderr
     head = git(template_history.clone, "describe", "--tags", "--always").strip()
     assert f"_commit: {head}\n" in (project / ".copier-answers.yml").read_text()
     for rel, text in NEW_FILES.items():
         assert (project / rel).read_text() == text, rel
     fresh = template_history.fresh(answers, tmp_path_factory.getbasetemp())
-    assert_matches_fresh_render(project, fresh, before)
+    assert_matches_fresh_render(project, fresh, before, deleted)
 
     if suite:
         git(project, "add", "-A")

@@ -64,7 +64,7 @@ def test_adding_a_backend_brings_everything_for_it(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     project = template_history.render_at(FROM, tmp_path / "project", {})
-    edit_like_a_user(project)
+    deleted = edit_like_a_user(project)
     before = {rel: path.read_text() for rel, path in project_files(project).items()}
 
     update(project, "--vcs-ref", "HEAD", "-d", "backends=[postgres, redis, s3]")
@@ -83,7 +83,7 @@ def test_adding_a_backend_brings_everything_for_it(
     assert (project / "tests/integration/test_storage.py").exists()
     # All of it exactly as a fresh render with these answers has it.
     fresh = template_history.fresh(answers, tmp_path_factory.getbasetemp())
-    assert_matches_fresh_render(project, fresh, before)
+    assert_matches_fresh_render(project, fresh, before, deleted)
 
     git(project, "add", "-A")
     git(project, "commit", "-qm", "Update the template, with S3")
@@ -96,7 +96,7 @@ def test_removing_a_backend_removes_its_plumbing_and_keeps_the_projects_files(
     project = template_history.render_at(
         FROM, tmp_path / "project", {"backends": ["postgres", "redis", "s3"]}
     )
-    edit_like_a_user(project)
+    deleted = edit_like_a_user(project)
     storage = project / "src/my_project/storage.py"
     storage.write_text(storage.read_text() + "\n# Our retention rules live here.\n")
     git(project, "commit", "-qam", "Our storage rules")
@@ -129,7 +129,7 @@ def test_removing_a_backend_removes_its_plumbing_and_keeps_the_projects_files(
     git(project, "rm", "-q", *kept)
     answers = answers_of(project)
     fresh = template_history.fresh(answers, tmp_path_factory.getbasetemp())
-    assert_matches_fresh_render(project, fresh, before)
+    assert_matches_fresh_render(project, fresh, before, deleted)
 
 
 def test_the_next_release_is_what_copy_and_update_take_without_a_ref(
