@@ -9,7 +9,6 @@ in the clone from CHANGELOG.md (tests/releases.py): tags do not travel with ever
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import yaml
 
 from .conftest import REPO, render, under_ci
 from .releases import MissingHistory, has_commit, parse_changelog, release_commit, shallow_message
-from .test_generated_suites import expected_provider, find_python, junit_outcomes
+from .test_generated_suites import expected_provider, junit_outcomes, synced
 
 CONFLICT_MARKER = re.compile(rb"^(<{7}|>{7}) (before updating|after updating)", re.MULTILINE)
 
@@ -300,17 +299,7 @@ def assert_matches_fresh_render(
 
 def run_suite(project: Path, answers: dict[str, Any], seed_from: str, tmp_path: Path) -> None:
     """``uv sync`` and ``pytest -n 2 --cov`` as the generated CI runs them, under CI=true."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST_"))}
-    env.update(
-        CI="true",
-        UV_PYTHON=find_python(answers.get("python_version", "3.12")),
-        UV_PYTHON_DOWNLOADS="never",
-        VIRTUAL_ENV="",
-    )
-    sync = subprocess.run(
-        ["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True
-    )
-    assert sync.returncode == 0, sync.stderr
+    env = synced(project, answers.get("python_version", "3.12"), {})
     report = tmp_path / "junit.xml"
     seed = str(zlib.crc32(seed_from.encode()))
     run = subprocess.run(

@@ -1,40 +1,30 @@
-"""extensions/proving_ground.py as Copier loads it: once per template checkout, each
-checkout with its own catalog, nothing shared through sys.modules."""
+"""extensions/proving_ground.py as Copier loads it, through copier-template-extensions:
+once per template checkout, each checkout with its own catalog, nothing shared through
+sys.modules, in whichever order ``copier update`` loads the old and the new version."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import jinja2.environment
 import pytest
 from jinja2 import Environment, FileSystemLoader
 
 from .conftest import REPO
 
-
-def load_extension(checkout: Path) -> ModuleType:
-    """As copier-template-extensions does: by path, under one fixed module name."""
-    name = "copier_template_extensions.proving_ground"
-    spec = importlib.util.spec_from_file_location(
-        name, checkout / "extensions" / "proving_ground.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
+LOADER = "copier_template_extensions.TemplateExtensionLoader"
+FILTERS = "extensions/proving_ground.py:ProvingGroundFilters"
+CONTEXT = "extensions/proving_ground.py:ProvingGroundContext"
 
 
 @pytest.fixture
-def two_checkouts(tmp_path: Path) -> tuple[Path, Path]:
+def two_checkouts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """Two checkouts of extensions/, the second with a catalog that has one more fact."""
+    # The loader patches Jinja's import_string for the process; undo that afterwards.
+    monkeypatch.setattr(jinja2.environment, "import_string", jinja2.environment.import_string)
     old, new = tmp_path / "old", tmp_path / "new"
     for checkout in (old, new):
         shutil.copytree(REPO / "extensions", checkout / "extensions")
@@ -43,24 +33,34 @@ def two_checkouts(tmp_path: Path) -> tuple[Path, Path]:
     return old, new
 
 
+def environment(checkout: Path, *extensions: str) -> Environment:
+    """A Jinja environment as Copier makes one for a template checkout."""
+    return Environment(loader=FileSystemLoader(str(checkout)), extensions=list(extensions))
+
+
+def catalog_of(env: Environment) -> ModuleType:
+    catalog: ModuleType = env.filters["backends_error"].__globals__["catalog"]
+    return catalog
+
+
 def test_each_checkout_gets_its_own_catalog_in_either_order(
     two_checkouts: tuple[Path, Path],
 ) -> None:
     old, new = two_checkouts
     before = set(sys.modules)
     for first, second in ((old, new), (new, old)):
-        loaded = {checkout: load_extension(checkout) for checkout in (first, second)}
-        assert hasattr(loaded[new].catalog, "ADDED_LATER")
-        assert not hasattr(loaded[old].catalog, "ADDED_LATER")
-        assert loaded[old].catalog is not loaded[new].catalog
-        assert Path(loaded[new].catalog.__file__).parent == new / "extensions"
+        envs = {c: environment(c, LOADER, FILTERS, CONTEXT) for c in (first, second)}
+        assert hasattr(catalog_of(envs[new]), "ADDED_LATER")
+        assert not hasattr(catalog_of(envs[old]), "ADDED_LATER")
+        assert Path(catalog_of(envs[new]).__file__ or "").parent == new / "extensions"
     # Nothing is left behind under a name the next checkout could pick up.
     assert not {name for name in set(sys.modules) - before if "catalog" in name}
 
 
 def test_an_environment_of_another_checkout_is_refused(two_checkouts: tuple[Path, Path]) -> None:
     old, new = two_checkouts
-    extension = load_extension(new)
-    Environment(loader=FileSystemLoader(str(new)), extensions=[extension.ProvingGroundFilters])
+    environment(new, LOADER, FILTERS)
+    # Without a loader of its own listed first, the path resolves in the checkout the
+    # last loader served: the extension notices it renders for another one.
     with pytest.raises(RuntimeError, match="TemplateExtensionLoader first in _jinja_extensions"):
-        Environment(loader=FileSystemLoader(str(old)), extensions=[extension.ProvingGroundContext])
+        environment(old, CONTEXT)
