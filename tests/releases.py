@@ -74,7 +74,7 @@ def release_commit(repo: Path, release: Release) -> str | None:
     the heading (the release is being cut and not committed yet)."""
     if release.pinned is not None:
         if not has_commit(repo, release.pinned):
-            raise MissingHistory(f"{release.tag} is commit {release.pinned}, not in {repo}")
+            raise MissingHistory(f"{release.tag} is commit {release.pinned}")
         return git(repo, "rev-parse", f"{release.pinned}^{{commit}}")
     # -S: the commits that changed how often the heading occurs; the oldest added it.
     log = git(repo, "log", "--reverse", "--format=%H", f"-S{release.heading}", "--", "CHANGELOG.md")
@@ -82,13 +82,14 @@ def release_commit(repo: Path, release: Release) -> str | None:
         if release.heading in git(repo, "show", f"{commit}:CHANGELOG.md").splitlines():
             return commit
     if is_shallow(repo):
-        raise MissingHistory(f"the commit that added {release.heading!r} is not in {repo}")
+        raise MissingHistory(f"{release.tag} is the commit that added {release.heading!r}")
     return None
 
 
 def shallow_message(repo: Path, missing: str) -> str:
     return (
-        f"{missing}: this clone has no full history (shallow: {is_shallow(repo)}). The "
+        f"{missing}, which is not in {repo}: this clone has no full history "
+        f"(shallow: {is_shallow(repo)}). The "
         "update tests render the template as it was at releases and older commits of "
         "main: clone with full history (actions/checkout: fetch-depth: 0; "
         "git fetch --unshallow where the remote can be reached)."

@@ -72,7 +72,7 @@ class TemplateHistory:
 
     def require(self, ref: str) -> None:
         if not has_commit(self.clone, ref):
-            missing_history(shallow_message(REPO, f"commit {ref} is not in this clone"))
+            missing_history(shallow_message(REPO, f"the update test starts from {ref}"))
 
     def render_at(self, ref: str, dest: Path, answers: dict[str, Any]) -> Path:
         """A project generated from the template as it was at ``ref``, committed."""
