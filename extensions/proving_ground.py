@@ -7,7 +7,9 @@ import keyword
 import re
 import shlex
 import sys
+import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from copier_template_extensions import ContextHook
@@ -15,17 +17,26 @@ from jinja2 import Environment
 from jinja2.ext import Extension
 
 
-def _load_catalog() -> Any:
-    # Loaded by path: copier imports this file by path too, so there is no package.
-    name = "proving_ground_catalog"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("catalog.py"))
+def _load_catalog() -> ModuleType:
+    """This checkout's own ``extensions/catalog.py``, executed afresh.
+
+    ``copier update`` renders the old and the new template version in one process, each
+    from its own checkout, and this file is executed once per checkout. So the catalog
+    is never looked up in sys.modules, nor left there under a name another checkout
+    could find: it is registered under a one-off name only while it runs (dataclasses
+    look their module up while the classes are made), then dropped.
+    """
+    path = Path(__file__).with_name("catalog.py")
+    name = f"_proving_ground_catalog_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ImportError("extensions/catalog.py is missing")
+        raise ImportError(f"{path} is missing")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
     return module
 
 
@@ -69,8 +80,31 @@ def backends_error(backends: list[str]) -> str:
     return ""
 
 
+def _check_checkout(environment: Environment) -> None:
+    """Refuse to serve a Jinja environment made for another template checkout.
+
+    copier-template-extensions executes this file afresh for each environment, from the
+    environment's own checkout. Should a loader ever hand one checkout's module to
+    another's environment (a cached import, ``TemplateExtensionLoader`` not listed first
+    in ``_jinja_extensions``), rendering would silently use the wrong catalog: this
+    stops it with a message instead.
+    """
+    searchpath = getattr(environment.loader, "searchpath", None)
+    if not searchpath:
+        return
+    checkout = Path(__file__).resolve().parent.parent
+    if checkout not in {Path(path).resolve() for path in searchpath}:
+        raise RuntimeError(
+            f"{Path(__file__).name} was loaded from {checkout} but renders the template in "
+            f"{', '.join(map(str, searchpath))}: list "
+            "copier_template_extensions.TemplateExtensionLoader first in _jinja_extensions "
+            "and use copier-template-extensions>=0.3"
+        )
+
+
 class ProvingGroundFilters(Extension):
     def __init__(self, environment: Environment) -> None:
+        _check_checkout(environment)
         super().__init__(environment)
         environment.filters["package_slug"] = package_slug
         environment.filters["package_name_error"] = package_name_error
@@ -89,6 +123,10 @@ def _packages(services: list[Any], use_async: bool, kind: str) -> list[str]:
 
 
 class ProvingGroundContext(ContextHook):
+    def __init__(self, environment: Environment) -> None:
+        _check_checkout(environment)
+        super().__init__(environment)
+
     def hook(self, context: dict[str, Any]) -> None:
         backends = context.get("backends") or []
         services = catalog.selected(list(backends))

@@ -176,6 +176,28 @@ def servers_env(
     return env
 
 
+def synced(project: Path, python_version: str, servers: dict[str, str]) -> dict[str, str]:
+    """``uv sync`` the project; returns the environment its suite runs in: CI=true, the
+    project's Python, these servers, and none of the caller's TEST_/PYTEST_ settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TEST_", "PYTEST_", "KAFKA_HOME"))
+    }
+    env.update(
+        servers,
+        CI="true",
+        UV_PYTHON=find_python(python_version),
+        UV_PYTHON_DOWNLOADS="never",
+        VIRTUAL_ENV="",
+    )
+    sync = subprocess.run(
+        ["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert sync.returncode == 0, sync.stderr
+    return env
+
+
 def expected_provider(backend: str, env: dict[str, str]) -> str:
     return "url" if f"TEST_{backend.upper()}_URL" in env else "local"
 
@@ -188,23 +210,8 @@ def test_generated_suite_passes_against_real_servers(
     backends = answers.get("backends", ["postgres", "redis"])
     project = render(tmp_path / "project", **answers)
     version = answers.get("python_version", "3.12")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TEST_", "PYTEST_", "KAFKA_HOME"))
-    }
     servers = servers_env(request, backends, project)
-    env.update(
-        servers,
-        CI="true",
-        UV_PYTHON=find_python(version),
-        UV_PYTHON_DOWNLOADS="never",
-        VIRTUAL_ENV="",
-    )
-    sync = subprocess.run(
-        ["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True
-    )
-    assert sync.returncode == 0, sync.stderr
+    env = synced(project, version, servers)
 
     report = tmp_path / "junit.xml"
     pytest = ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", "--cov"]
