@@ -26,8 +26,12 @@ def two_checkouts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path
     # The loader patches Jinja's import_string for the process; undo that afterwards.
     monkeypatch.setattr(jinja2.environment, "import_string", jinja2.environment.import_string)
     old, new = tmp_path / "old", tmp_path / "new"
+    lock = next((REPO / "template" / "tests" / "support").glob("*kafka_jars.lock*"))
     for checkout in (old, new):
         shutil.copytree(REPO / "extensions", checkout / "extensions")
+        # The catalog reads Kafka's pinned jars from the template it belongs to.
+        (checkout / lock.relative_to(REPO)).parent.mkdir(parents=True)
+        shutil.copy(lock, checkout / lock.relative_to(REPO))
     catalog = new / "extensions" / "catalog.py"
     catalog.write_text(catalog.read_text() + '\nADDED_LATER = ["a-package>=1"]\n')
     return old, new
