@@ -60,6 +60,12 @@ class Service:
     # the asyncio variant; None when the same packages serve both.
     dev_packages: list[str] = field(default_factory=list)
     async_dev_packages: list[str] | None = None
+    # The container's command, when the image's default does not start the server.
+    command: list[str] = field(default_factory=list)
+    # Whether CI runs the server as a service container. GitHub Actions cannot give a
+    # service container a command, so a server that needs one comes from the local
+    # provider in CI (its package is a test dependency anyway).
+    ci_container: bool = True
     # The server version the local provider brings itself, when it is pinned, and what
     # it downloads for it on a machine's first run.
     local_version: str = ""
@@ -242,6 +248,43 @@ SERVICES: dict[str, Service] = {
             ),
             extra_ports=[15672],
         ),
+        Service(
+            key="mlflow",
+            title="MLflow",
+            image="ghcr.io/mlflow/mlflow:v3.17.2",
+            port=5000,
+            app_env="MLFLOW_TRACKING_URI",
+            test_env="TEST_MLFLOW_URL",
+            service_url="http://127.0.0.1:5000",
+            container_env={},
+            # The image has Python but no HTTP client tool.
+            healthcheck=[
+                "python",
+                "-c",
+                "import sys, urllib.request; urllib.request.urlopen(sys.argv[1])",
+                "http://127.0.0.1:5000/health",
+            ],
+            tmpfs="/mlflow",
+            command=[
+                "mlflow",
+                "server",
+                "--host=0.0.0.0",
+                "--port=5000",
+                "--workers=1",
+                "--backend-store-uri=sqlite:////mlflow/mlflow.db",
+                "--artifacts-destination=/mlflow/artifacts",
+            ],
+            ci_container=False,
+            # The application logs with the client only (mlflow-skinny: 70 MB installed,
+            # against 620 MB for mlflow with pandas, scikit-learn, pyarrow, matplotlib);
+            # the tests run the tracking server, which needs the whole package.
+            client_packages=["mlflow-skinny>=3.1"],
+            local_packages=["mlflow>=3.1"],
+            local_provider=(
+                "the mlflow package's own tracking server on SQLite (artifacts on the "
+                "suite's S3 when S3 is chosen)"
+            ),
+        ),
     )
 }
 
@@ -260,6 +303,9 @@ SECURITY_TEST_PACKAGES = ["hypothesis>=6.100"]
 SECURITY_DEV_PACKAGES = ["bandit>=1.8"]
 HTML_REPORT_TEST_PACKAGES = ["pytest-html>=4.1"]
 ASYNC_TEST_PACKAGES = ["pytest-asyncio>=1.0"]
+# MongoDB with asyncio code: the Beanie ODM, for the ``beanie_database`` fixture and its
+# example tests (Beanie 2 runs on pymongo's AsyncMongoClient; no motor).
+BEANIE_TEST_PACKAGES = ["beanie>=2.0"]
 PERFORMANCE_TEST_PACKAGES = ["pytest-benchmark>=5.1"]
 DEV_PACKAGES = ["ruff>=0.8", "mypy>=1.13"]
 # The optional FastAPI app (web_app).
@@ -379,6 +425,16 @@ THIRD_PARTY_APIS: dict[str, ThirdPartyApi] = {
             title="SMTP e-mail",
             app_env=["SMTP_HOST", "SMTP_PORT"],
             test_packages=["aiosmtpd>=1.4"],
+        ),
+        ThirdPartyApi(
+            key="supabase_auth",
+            plugin="supabase_api",
+            title="Supabase auth",
+            app_env=["SUPABASE_URL", "SUPABASE_KEY", "SUPABASE_JWT_SECRET"],
+            # The app signs users up and in with supabase's client and verifies the
+            # access tokens it gets with PyJWT and the project's JWT secret.
+            runtime_packages=["supabase>=2.10", "pyjwt>=2.8"],
+            test_packages=["pytest-httpserver>=1.1"],
         ),
     )
 }

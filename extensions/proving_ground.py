@@ -133,9 +133,13 @@ class ProvingGroundContext(ContextHook):
         use_async = bool(context.get("async_fixtures"))
         context["services"] = {service.key: service for service in services}
         context["service_list"] = services
+        # Servers CI runs as service containers; the others come from the local provider.
+        context["ci_service_list"] = [service for service in services if service.ci_container]
         test_packages = list(catalog.TEST_PACKAGES)
         if use_async:
             test_packages += catalog.ASYNC_TEST_PACKAGES
+            if "mongo" in backends:
+                test_packages += catalog.BEANIE_TEST_PACKAGES
         if "performance" in (context.get("test_layers") or []):
             test_packages += catalog.PERFORMANCE_TEST_PACKAGES
         for service in services:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]  # RabbitMQ has suites of its own
 ALL_LAYERS = ["unit", "integration", "e2e", "performance", "security"]
-ALL_APIS = ["http_api", "openai", "smtp"]
+ALL_APIS = ["http_api", "openai", "smtp", "supabase_auth"]
 SUITES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "no-backend": {"backends": [], "python_version": "3.11"},
@@ -66,9 +66,11 @@ SUITES: dict[str, dict[str, Any]] = {
     },
     # The optional FastAPI app (web_app).
     # The two named combinations of the stand-ins issue.
+    # Beanie on MongoDB (FerretDB here) and AsyncOpenAI: async.
     "document-store": {
         "backends": ["mongo", "redis", "s3"],
         "third_party_apis": ["openai"],
+        "async_fixtures": True,
         "python_version": "3.11",
     },
     "web-api": {
@@ -85,10 +87,12 @@ SUITES: dict[str, dict[str, Any]] = {
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
     },
-    # The Dramatiq part of the ML platform stack; Dramatiq needs its broker (Redis).
+    # The ML platform stack: Dramatiq (on Redis, its broker), MLflow (artifacts on the
+    # suite's S3) and Supabase auth, async.
     "ml-platform": {
-        "backends": ["postgres", "redis", "s3"],
+        "backends": ["postgres", "redis", "s3", "mlflow"],
         "task_queues": ["dramatiq"],
+        "third_party_apis": ["supabase_auth"],
         "async_fixtures": True,
         "python_version": "3.11",
     },

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from .conftest import UNRENDERED, render, under_ci
-from .test_catalog import OFFERED
+from .test_catalog import CATALOG, OFFERED
 
 COMBINATIONS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -140,6 +140,26 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "ci_provider": "gitlab",
         "test_layers": ["unit", "integration", "e2e", "performance", "security"],
     },
+    # MLflow tracking, Supabase auth, Beanie and AsyncOpenAI (the ML-platform issue).
+    "backends:mlflow-only-gitlab": {"backends": ["mlflow"], "ci_provider": "gitlab"},
+    "ml-platform-py3.10": {
+        "backends": ["postgres", "s3", "mlflow"],
+        "third_party_apis": ["supabase_auth"],
+        "async_fixtures": True,
+        "python_version": "3.10",
+    },
+    "apis:supabase_auth-backends:none-py3.14-all-layers": {
+        "backends": [],
+        "third_party_apis": ["supabase_auth"],
+        "python_version": "3.14",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    "document-store-async-py3.14": {
+        "backends": ["mongo", "redis", "s3"],
+        "third_party_apis": ["openai"],
+        "async_fixtures": True,
+        "python_version": "3.14",
+    },
 }
 
 
@@ -254,7 +274,10 @@ def test_ci_file_matches_provider(project: tuple[Path, dict[str, Any]]) -> None:
     if ci_file is not None:
         text = ci_file.read_text()
         for backend in answers.get("backends", ["postgres", "redis"]):
-            assert f"TEST_{backend.upper()}_URL" in text
+            # A server that needs a container command comes from the local provider in CI.
+            in_ci = CATALOG.SERVICES[backend].ci_container
+            assert (f"TEST_{backend.upper()}_URL" in text) == in_ci, backend
+            assert (CATALOG.SERVICES[backend].image in text) == in_ci, backend
 
 
 def test_pyproject_reflects_answers(project: tuple[Path, dict[str, Any]]) -> None:
@@ -289,8 +312,14 @@ STAND_IN_FILES = {
     "http_api": ["tests/plugins/http_api.py", "src/{pkg}/partners.py"],
     "openai": ["tests/plugins/openai_api.py", "src/{pkg}/assistant.py"],
     "smtp": ["tests/plugins/smtp.py", "src/{pkg}/mailer.py"],
+    "supabase_auth": ["tests/plugins/supabase_api.py", "src/{pkg}/accounts.py"],
 }
-STAND_IN_PACKAGES = {"http_api": "httpx", "openai": "openai", "smtp": "aiosmtpd"}
+STAND_IN_PACKAGES = {
+    "http_api": "httpx",
+    "openai": "openai",
+    "smtp": "aiosmtpd",
+    "supabase_auth": "supabase",
+}
 
 
 def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) -> None:
@@ -309,7 +338,8 @@ def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) 
         brought_by_web = api == "http_api" and answers.get("web_app", False)
         assert (STAND_IN_PACKAGES[api] in deps) == (api in apis or brought_by_web)
     assert (root / "tests" / "support" / "faults.py").exists() == bool(apis)
-    assert ("pytest-httpserver" in deps) == bool({"http_api", "openai"} & set(apis))
+    http_stand_ins = {"http_api", "openai", "supabase_auth"}
+    assert ("pytest-httpserver" in deps) == bool(http_stand_ins & set(apis))
     assert ("## Third-party API stand-ins" in (root / "docs" / "testing.md").read_text()) == (
         bool(apis)
     )
@@ -434,6 +464,47 @@ def test_ci_saves_and_compares_benchmarks(project: tuple[Path, dict[str, Any]]) 
             bench = next(s for s in config["tests"]["script"] if "--benchmark-only" in s)
         assert " -n" not in bench  # xdist would disable the benchmarks
         assert "--benchmark-autosave" in bench
+
+
+def test_mlflow_beanie_and_async_openai_render_as_chosen(
+    project: tuple[Path, dict[str, Any]],
+) -> None:
+    root, answers = project
+    backends = answers.get("backends", ["postgres", "redis"])
+    apis = answers.get("third_party_apis", [])
+    use_async = answers.get("async_fixtures", False)
+    integration = "integration" in answers.get("test_layers", ["unit", "integration", "e2e"])
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    runtime = " ".join(pyproject["project"]["dependencies"])
+    test_group = " ".join(pyproject["dependency-groups"]["test"])
+    mlflow = "mlflow" in backends
+    # The app gets the client only; the tests get the package with the server.
+    assert ("mlflow-skinny" in runtime) == mlflow
+    assert ('"mlflow>=' in (root / "pyproject.toml").read_text()) == mlflow
+    assert (root / "tests" / "support" / "mlflow_server.py").exists() == mlflow
+    assert any(root.glob("src/*/training.py")) == mlflow
+    plugin = root / "tests" / "plugins" / "mlflow.py"
+    if mlflow:
+        # Artifacts go to the suite's S3 exactly when S3 is chosen.
+        assert ("s3_server" in plugin.read_text()) == ("s3" in backends)
+        compose = yaml.safe_load((root / "compose.test.yaml").read_text())
+        assert compose["services"]["mlflow"]["command"][:2] == ["mlflow", "server"]
+    beanie = "mongo" in backends and use_async
+    assert ("beanie" in test_group) == beanie
+    mongo_plugin = root / "tests" / "plugins" / "mongo.py"
+    assert mongo_plugin.exists() == ("mongo" in backends)
+    if mongo_plugin.exists():
+        assert ("def beanie_database" in mongo_plugin.read_text()) == beanie
+    beanie_tests = root / "tests" / "integration" / "test_beanie_documents.py"
+    assert beanie_tests.exists() == (beanie and integration)
+    openai_plugin = root / "tests" / "plugins" / "openai_api.py"
+    if openai_plugin.exists():
+        assert ("async_openai_client" in openai_plugin.read_text()) == use_async
+    supabase_plugin = root / "tests" / "plugins" / "supabase_api.py"
+    if supabase_plugin.exists():
+        assert ("async_supabase_client" in supabase_plugin.read_text()) == use_async
+    async_openai_tests = root / "tests" / "integration" / "test_assistant_async.py"
+    assert async_openai_tests.exists() == ("openai" in apis and use_async and integration)
 
 
 # Task queues (task_queues).
