@@ -11,7 +11,6 @@ under CI=true that is a failure: CI must run the docker provider.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -23,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, under_ci
+from .conftest import REPO
+from .provisioned import run_provisioning
 
 DOCKER_CI = REPO / ".ci" / "docker"
 RUN_LABEL = "dev.proving-ground.run"  # the generated support/docker_api.py's
@@ -60,21 +60,8 @@ class Podman:
 
 
 def _provision() -> Path:
-    cache = Path(os.environ.get("PROVISION_CACHE") or Path.home() / ".cache" / "proving-ground")
-    cache.mkdir(parents=True, exist_ok=True)
-    # xdist workers (and .ci/run's early start) ask at once; one builds, the others wait.
-    with (cache / ".docker-provision.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = subprocess.run(
-            ["bash", str(DOCKER_CI / "provision.sh")],
-            capture_output=True, text=True, timeout=1800,
-        )  # fmt: skip
-    if done.returncode != 0:
-        message = f".ci/docker/provision.sh failed: {done.stderr.strip()[-2000:]}"
-        if under_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return Path(done.stdout.strip().splitlines()[-1])
+    # The lock .ci/run holds while it provisions in the background: the tests wait for it.
+    return run_provisioning(DOCKER_CI / "provision.sh", ".docker-provision.lock", timeout=1800)
 
 
 @pytest.fixture(scope="session")

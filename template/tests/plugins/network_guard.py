@@ -59,10 +59,10 @@ class Guard:
         if self._allowed(host):
             return
         raise NetworkBlocked(
-            f"test tried to connect to {host}:{port}, which is not this machine; tests "
-            f"may reach loopback and the hosts of the TEST_*_URL settings only. Add the "
-            f"host to {ALLOW_ENV} (comma-separated, or * for any), or mark the test "
-            f"@pytest.mark.{_MARKER}."
+            f"network guard: test tried to connect to {host}:{port}, which is not this "
+            f"machine; tests may reach loopback and the hosts of the TEST_*_URL settings "
+            f"only. Add the host to {ALLOW_ENV} (comma-separated, or * for any), or mark "
+            f"the test @pytest.mark.{_MARKER}."
         )
 
     def _allowed(self, host: str) -> bool:
