@@ -156,7 +156,7 @@ def main() -> int:
         lines.append(
             f"| {name} ({data['version']['docker']}) | {docker:.2f} s "
             f"({min(data['docker_s']):.2f}-{max(data['docker_s']):.2f}) | {remove:.2f} s "
-            f"| {local:.2f} s | {docker / local:.0f}x |"
+            f"| {local:.2f} s | {docker / local:.1f}x |"
         )
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "docker-results.json").write_text(json.dumps(report, indent=2))

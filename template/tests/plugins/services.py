@@ -120,8 +120,8 @@ def _slower(name: str) -> str:
     except _NO_LOCAL_SERVER:
         return ""
     return (
-        f"; a container takes seconds to start (image, init, readiness) where the "
-        f"local provider ({local}) is faster: --services=auto"
+        f"; a container takes seconds to start (image, init, readiness), and the local "
+        f"provider ({local}) is available: --services=auto"
     )
 
 
