@@ -208,11 +208,9 @@ def test_a_killed_pytest_leaves_no_container_volume_or_run_directory(
     base = tmp_path / "runs"
     base.mkdir()
     marker = tmp_path / "teardown"
-    env = {
-        "TEST_SERVICES_DIR": str(base),
-        "PG_TEST_WAIT": "0" if moment == "teardown" else "120",
-        "PG_TEST_TEARDOWN_MARKER": str(marker),
-    }
+    env = {"TEST_SERVICES_DIR": str(base), "PG_TEST_WAIT": "120"}
+    if moment == "teardown":  # the controller stops before its teardown, servers up
+        env.update(PG_TEST_WAIT="0", PG_TEST_TEARDOWN_MARKER=str(marker))
     args = ("-n", "2", "--services=docker", "tests/integration/test_zz_docker_waits.py")
     with pytest_run(project, podman, tmp_path / "pytest.log", *args, **env) as (proc, watch):
         run_dir = wait_for(lambda: next(base.glob("pytest-services-*"), None), "a run directory")
@@ -233,10 +231,7 @@ def test_a_killed_pytest_leaves_no_container_volume_or_run_directory(
         else:
             proc.send_signal(sig)
         killed = time.monotonic()
-        # The reaper acts within 10 s of the owner's death (the bound). Ctrl-C is
-        # pytest's own orderly shutdown: xdist stops its workers first, which takes
-        # seconds more on a loaded machine.
-        limit = 30 if sig == signal.SIGINT else 10
+        limit = 10
         deadline = killed + limit
         while time.monotonic() < deadline and (watch.mine() or run_dir.exists()):
             time.sleep(0.2)
