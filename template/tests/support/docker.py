@@ -233,5 +233,5 @@ def _remove(host: str, container_id: str | None, labels: dict[str, str]) -> None
 
 
 def remove_run_containers(run: Run) -> list[str]:
-    """Remove every container of the run (end of run); what failed, as text."""
-    return docker_api.remove_run_containers(run.dir)
+    """Remove every container of the run at its end (its workers are gone); what failed."""
+    return docker_api.remove_run_containers(run.dir, settle=False)

@@ -111,10 +111,10 @@ def labelled(docker_host: str, labels: dict[str, str]) -> list[str]:
     return [str(container["Id"]) for container in found or []]
 
 
-def _remove_all(docker_host: str, ids: set[str], labels: dict[str, str]) -> list[str]:
+def _remove_all(docker_host: str, ids: set[str], labels: dict[str, str], settle: bool) -> list[str]:
     """Remove ``ids`` and every container with ``labels``; the errors, as text."""
     errors: list[str] = []
-    for attempt in range(2):
+    for attempt in range(2 if settle else 1):
         try:
             if labels:
                 ids |= set(labelled(docker_host, labels))
@@ -128,7 +128,7 @@ def _remove_all(docker_host: str, ids: set[str], labels: dict[str, str]) -> list
                 thread.join()
         except DockerApiError as error:
             errors.append(str(error))
-        if attempt == 0 and labels:
+        if attempt == 0 and settle and labels:
             # A create request that was in flight when its client was killed can still
             # finish on the daemon: look once more, a moment later.
             time.sleep(0.5)
@@ -143,9 +143,12 @@ def _quietly(docker_host: str, container_id: str, errors: list[str]) -> None:
         errors.append(str(error))
 
 
-def remove_run_containers(run_dir: Path) -> list[str]:
+def remove_run_containers(run_dir: Path, settle: bool = True) -> list[str]:
     """Remove every container the run's states name, by id and by run labels.
 
+    ``settle`` looks for the run's containers a second time, half a second later: for
+    the reaper, whose run's processes were killed, maybe inside a create request. The
+    owner's own teardown, after its workers have finished, does not need it.
     Returns what could not be removed (one line per error); the state files are
     deleted once their daemon has answered.
     """
@@ -162,7 +165,7 @@ def remove_run_containers(run_dir: Path) -> list[str]:
             files.append(state_file)
     errors: list[str] = []
     for docker_host, (ids, labels, files) in by_host.items():
-        failed = _remove_all(docker_host, ids, labels)
+        failed = _remove_all(docker_host, ids, labels, settle)
         errors += failed
         if not failed:
             for state_file in files:

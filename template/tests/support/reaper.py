@@ -1,4 +1,5 @@
-"""Stop a test run's servers and remove its directory once the run's owner is gone.
+"""Stop a test run's servers (processes and the docker provider's containers) and remove
+its directory once the run's owner is gone.
 
 Started by the first server of a run as ``python -I -S reaper.py OWNER_PID RUN_DIR``.
 It covers what pytest's own teardown cannot: ``kill -9`` of pytest, a crash, a closed
