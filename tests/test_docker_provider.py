@@ -188,7 +188,8 @@ def test_every_backend_runs_on_the_docker_provider(
     assert len(watch.containers) == len(BACKENDS), watch.containers  # one each, no retries
     assert watch.volumes, "the images declare volumes; none were seen"
     assert left == ([], set()), f"left behind: {left}"
-    print("docker start times:", summary_start_times(output), "outcomes:", dict(outcomes))
+    print("docker start times:", summary_start_times(output), "outcomes:", dict(outcomes),
+          "per backend:", dict(per_backend))  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -340,4 +341,5 @@ def test_compose_file_up_suite_down_leaves_nothing(
     assert podman.containers(project_label) == []
     assert podman.existing_volumes(volumes) == set()
     assert name not in podman.podman("network", "ls", "--format", "{{.Name}}")
-    print(f"compose up --wait: {up_seconds:.1f} s; {len(volumes)} volumes removed by down -v")
+    print(f"compose up --wait: {up_seconds:.1f} s; {len(volumes)} volumes removed by down -v;"
+          f" outcomes {dict(outcomes)}, per backend {dict(per_backend)}")  # fmt: skip
