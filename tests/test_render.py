@@ -103,6 +103,36 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "python_version": "3.14",
         "test_layers": ["unit", "integration", "e2e", "performance", "security"],
     },
+    # Task queues (task_queues): a real worker on the suite's Redis.
+    "queues:celery-backends:redis": {"backends": ["redis"], "task_queues": ["celery"]},
+    "queues:dramatiq-py3.10-gitlab-unit-only": {
+        "backends": ["redis"],
+        "task_queues": ["dramatiq"],
+        "python_version": "3.10",
+        "ci_provider": "gitlab",
+        "test_layers": ["unit"],
+    },
+    "queues:both-web-async-postgres-redis-s3-py3.14-all-layers": {
+        "web_app": True,
+        "async_fixtures": True,
+        "backends": ["postgres", "redis", "s3"],
+        "task_queues": ["celery", "dramatiq"],
+        "python_version": "3.14",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    "backends:rabbitmq": {"backends": ["rabbitmq"]},
+    "queues:celery-on-rabbitmq-rpc-async-gitlab": {
+        "backends": ["rabbitmq"],
+        "task_queues": ["celery"],
+        "async_fixtures": True,
+        "ci_provider": "gitlab",
+    },
+    "queues:both-broker-redis-with-rabbitmq-web": {
+        "web_app": True,
+        "backends": ["postgres", "redis", "rabbitmq"],
+        "task_queues": ["celery", "dramatiq"],
+        "task_broker": "redis",
+    },
     "web:on-all-five-all-layers-py3.10-gitlab": {
         "web_app": True,
         "backends": ["postgres", "redis", "mongo", "kafka", "s3"],
@@ -169,11 +199,13 @@ OPTION_PRODUCT = [
 def test_every_stand_in_web_and_report_combination_is_ruff_clean(
     tmp_path: Path, apis: tuple[str, ...], web_app: bool, html_report: bool
 ) -> None:
-    """Every combination of the stand-in, web and report options, on all five backends,
-    async when the web app is on (so both code paths are covered across the product)."""
+    """Every combination of the stand-in, web and report options, on every backend with
+    both task queues (on RabbitMQ), async when the web app is on (so both code paths are covered
+    across the product)."""
     root = render(
         tmp_path / "p",
-        backends=["postgres", "redis", "mongo", "kafka", "s3"],
+        backends=["postgres", "redis", "mongo", "kafka", "s3", "rabbitmq"],
+        task_queues=["celery", "dramatiq"],
         third_party_apis=list(apis),
         web_app=web_app,
         async_fixtures=web_app,
@@ -402,3 +434,54 @@ def test_ci_saves_and_compares_benchmarks(project: tuple[Path, dict[str, Any]]) 
             bench = next(s for s in config["tests"]["script"] if "--benchmark-only" in s)
         assert " -n" not in bench  # xdist would disable the benchmarks
         assert "--benchmark-autosave" in bench
+
+
+# Task queues (task_queues).
+QUEUE_FILES = {
+    "celery": [
+        "src/{pkg}/celery_app.py",
+        "src/{pkg}/celery_tasks.py",
+        "tests/plugins/celery_worker.py",
+        "tests/support/celery_results.py",
+    ],
+    "dramatiq": [
+        "src/{pkg}/dramatiq_broker.py",
+        "src/{pkg}/dramatiq_tasks.py",
+        "tests/plugins/dramatiq_worker.py",
+        "tests/support/dramatiq_results.py",
+    ],
+}
+
+
+def test_task_queues_render_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    queues = answers.get("task_queues", [])
+    backends = answers.get("backends", ["postgres", "redis"])
+    layers = answers.get("test_layers", ["unit", "integration", "e2e"])
+    package = next(p.name for p in (root / "src").iterdir())
+    plugins = (root / "tests" / "plugins" / "__init__.py").read_text()
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    runtime = pyproject["project"]["dependencies"]
+    broker = answers.get("task_broker")
+    if broker not in backends:
+        broker = "rabbitmq" if "rabbitmq" in backends else "redis"
+    for queue, files in QUEUE_FILES.items():
+        chosen = queue in queues
+        for file in files:
+            assert (root / file.format(pkg=package)).exists() == chosen, file
+        assert (f"tests.plugins.{queue}_worker" in plugins) == chosen
+        assert any(dep.startswith(queue) for dep in runtime) == chosen
+        if chosen and broker == "rabbitmq":
+            assert "tests.plugins.rabbitmq" in plugins
+            settings = (root / "tests" / "plugins" / f"{queue}_worker.py").read_text()
+            assert "rabbitmq_url" in settings  # messages go through the test's vhost
+        example = root / "tests" / "integration" / f"test_{queue}_tasks.py"
+        assert example.exists() == (chosen and "integration" in layers)
+    dev = " ".join(map(str, pyproject["dependency-groups"]["dev"]))
+    assert ("celery-types" in dev) == ("celery" in queues)
+    # The per-test Redis namespace comes with Redis, queues or not.
+    assert ("tests.plugins.redis_namespace" in plugins) == ("redis" in backends)
+    e2e = root / "tests" / "e2e" / "test_signup_tasks.py"
+    assert e2e.exists() == (
+        "celery" in queues and answers.get("web_app", False) and "e2e" in layers
+    )

