@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from copier import run_copy
 
-pytest_plugins = ["tests.provisioned", "tests.template_history"]
+pytest_plugins = ["tests.provisioned", "tests.template_history", "tests.containers"]
 
 REPO = Path(__file__).resolve().parent.parent
 # Any Jinja left in output: "{{", "{%" or "{#", but not GitHub's "${{ ... }}".

@@ -29,16 +29,24 @@ PROVISION = REPO / ".ci" / "provision"
 
 
 def _provision(script: str) -> Path:
+    return run_provisioning(PROVISION / script, f".{script}.lock")
+
+
+def run_provisioning(script: Path, lock_name: str, timeout: float = 1200) -> Path:
+    """Run a provisioning script once at a time; the path it prints last.
+
+    A script that cannot run here is a skip with its message, and a failure under CI=true.
+    """
     cache = Path(os.environ.get("PROVISION_CACHE") or Path.home() / ".cache" / "proving-ground")
     cache.mkdir(parents=True, exist_ok=True)
     # xdist workers ask at the same time; the first builds, the others wait for it.
-    with (cache / f".{script}.lock").open("w") as lock:
+    with (cache / lock_name).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = subprocess.run(
-            ["bash", str(PROVISION / script)], capture_output=True, text=True, timeout=1200
+            ["bash", str(script)], capture_output=True, text=True, timeout=timeout
         )
     if done.returncode != 0:
-        message = f".ci/provision/{script} failed: {done.stderr.strip()[-1500:]}"
+        message = f"{script.relative_to(REPO)} failed: {done.stderr.strip()[-1500:]}"
         if under_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
