@@ -61,25 +61,24 @@ class Run:
     @classmethod
     def create(cls, worker_count: int) -> Run:
         base = base_dir()
-        run_id = secrets.token_hex(3)
-        run_dir = base / f"{RUN_DIR_PREFIX}{run_id}"
-        # The reaper comes first: if this process dies at any point from here on, the
-        # reaper removes whatever of the run exists by then.
-        _reapers[run_dir] = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_REAPER), "watch", str(os.getpid()), str(run_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C and a closed terminal reach pytest only
-            env={**os.environ, RUN_ENV: run_id},
-        )
-        run_dir.mkdir(mode=0o700)
+        while True:
+            run_id = secrets.token_hex(3)
+            run_dir = base / f"{RUN_DIR_PREFIX}{run_id}"
+            # The reaper comes first: if this process dies at any point from here on,
+            # the reaper removes whatever of the run exists by then.
+            reaper = _start_reaper(run_id, run_dir)
+            try:
+                run_dir.mkdir(mode=0o700)
+                break
+            except FileExistsError:  # another run's id: never let our reaper remove it
+                reaper.send_signal(signal.SIGUSR1)
+                reaper.wait()
+        _reapers[run_dir] = reaper
         if os.geteuid() == 0:
             # Postgres runs as an unprivileged user and must reach its data below here.
             run_dir.chmod(0o711)
         write_record(run_dir / "owner.json", {"kind": "owner", **identity(os.getpid())})
-        reaper = identity(_reapers[run_dir].pid)
-        write_record(run_dir / "reaper.json", {"kind": "reaper", **reaper})
+        write_record(run_dir / "reaper.json", {"kind": "reaper", **identity(reaper.pid)})
         remove_abandoned_runs(base)
         return cls(run_id, run_dir, os.getpid(), "main", worker_count)
 
@@ -147,6 +146,17 @@ class Run:
         if reaper is not None:
             reaper.send_signal(signal.SIGUSR1)
             reaper.wait()
+
+
+def _start_reaper(run_id: str, run_dir: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", str(_REAPER), "watch", str(os.getpid()), str(run_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C and a closed terminal reach pytest only
+        env={**os.environ, RUN_ENV: run_id},
+    )
 
 
 def remove_abandoned_runs(base: Path) -> None:
