@@ -26,16 +26,17 @@ import contextlib
 import fcntl
 import json
 import os
-import select
 import shutil
 import signal
-import socket
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+# The module loads only what a launch needs at the top: it is on every server's start.
 Record = dict[str, Any]
 # How long a reaper waits for a launch in flight to record itself; a launch takes
 # milliseconds, so this is only reached if one is stuck.
@@ -64,7 +65,7 @@ def machine() -> dict[str, str | None]:
     with contextlib.suppress(OSError):
         pidns = os.readlink("/proc/self/ns/pid")
     return {
-        "host": socket.gethostname(),
+        "host": os.uname().nodename,  # gethostname(), without importing socket
         "boot": _read("/proc/sys/kernel/random/boot_id"),
         "pidns": pidns,
     }
@@ -99,11 +100,13 @@ def process_state(process: Record) -> str:
     return "alive"
 
 
-def write_record(path: Path, record: Record) -> None:
+def write_record(path: str | Path, record: Record) -> None:
     """Write atomically: a reader sees the whole record or none."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(record))
-    partial.replace(path)
+    directory, name = os.path.split(path)
+    partial = os.path.join(directory, f".{name}.{os.getpid()}")
+    with open(partial, "w") as file:
+        file.write(json.dumps(record))
+    os.replace(partial, path)
 
 
 def records(run_dir: Path) -> Iterator[tuple[Path, Record]]:
@@ -194,6 +197,8 @@ def reap(run_dir: Path) -> None:
 
 
 def _wait_for_owner(owner: int) -> None:
+    import select
+
     pidfd_open = getattr(os, "pidfd_open", None)
     if pidfd_open is not None:
         try:
@@ -219,9 +224,9 @@ def watch(owner: int, run_dir: Path) -> None:
     reap(run_dir)
 
 
-def launch(run_dir: Path, name: str, lock_fd: int, user: str | None, argv: list[str]) -> None:
+def launch(run_dir: str, name: str, lock_fd: int, user: str | None, argv: list[str]) -> None:
     record = {"kind": "process", "name": name, **identity(os.getpid())}
-    write_record(run_dir / f"{name}-process.json", record)
+    write_record(os.path.join(run_dir, f"{name}-process.json"), record)
     os.close(lock_fd)  # now whoever waits for this start may look
     if user is not None:
         uid, gid = (int(part) for part in user.split(":"))
@@ -233,12 +238,14 @@ def launch(run_dir: Path, name: str, lock_fd: int, user: str | None, argv: list[
 
 def main(args: list[str]) -> None:
     if args[0] == "watch":
+        from pathlib import Path
+
         watch(int(args[1]), Path(args[2]))
     elif args[0] == "launch":
         split = args.index("--")
         options = args[4:split]
         user = options[1] if options[:1] == ["--user"] else None
-        launch(Path(args[1]), args[2], int(args[3]), user, args[split + 1 :])
+        launch(args[1], args[2], int(args[3]), user, args[split + 1 :])
     else:
         sys.exit(f"usage: {sys.argv[0]} watch OWNER RUN_DIR | launch RUN_DIR NAME LOCK_FD ...")
 
