@@ -212,6 +212,21 @@ def acquire(backend: Backend, run: Run, pins: dict[str, str]) -> Endpoint:
     return Endpoint(**state)
 
 
+def _prepare(
+    prepare: Callable[[Run, Endpoint], None], test_env: str, run: Run, endpoint: Endpoint
+) -> None:
+    try:
+        prepare(run, endpoint)
+    except (NotAvailable, UnsafeTarget):
+        raise
+    except Exception as error:  # each client library has its own error types
+        raise NotAvailable(
+            f"{test_env} answers, but the suite could not leave its mark there: {error}",
+            fix=f"let the user of {test_env} create and drop what the suite makes there "
+            "(databases, topics, buckets), or point it at a server used only for tests",
+        ) from None
+
+
 def _fix(backend: Backend, tried: dict[str, str]) -> str:
     if "local" in tried:
         return backend.fix
@@ -232,7 +247,7 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
         try:
             endpoint = backend.providers[provider](run)
             if provider == "url" and backend.prepare is not None:
-                backend.prepare(run, endpoint)
+                _prepare(backend.prepare, backend.test_env, run, endpoint)
         except NotAvailable as reason:
             if provider == "url":
                 # A URL that is set but does not work is an error, never replaced by
