@@ -225,9 +225,11 @@ def port_of(url: str) -> int:
     return int(found[1])
 
 
-def run_processes(run_id: str, known: dict[int, int | None]) -> list[str]:
-    """Live processes of the run: those started with its id in their environment, and
-    the recorded ones (pytest, its workers, the reaper) that are still the same."""
+def run_processes(run_id: str, run_dir: Path, known: dict[int, int | None]) -> list[str]:
+    """Live processes of the run: those started with its id in their environment or
+    writing their output into its directory (Redis overwrites its environment with its
+    process title), and the recorded ones (pytest, its workers, the reaper) that are
+    still the same processes."""
     marker = f"PYTEST_SERVICES_RUN={run_id}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -241,7 +243,11 @@ def run_processes(run_id: str, known: dict[int, int | None]) -> list[str]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        ours = marker in environ.split(b"\0")
+        try:
+            output = os.readlink(entry / "fd" / "1")
+        except OSError:
+            output = ""
+        ours = marker in environ.split(b"\0") or output.startswith(f"{run_dir}/")
         if ours or (pid in known and started(pid) == known[pid]):
             found.append(f"{pid} {(entry / 'cmdline').read_bytes()[:120]!r}")
     return found
@@ -260,11 +266,13 @@ def assert_nothing_left(suite: Suite, timeout: float = 30) -> float:
     run_id, run_dir = suite.run["id"], Path(suite.run["dir"])
     begun = time.monotonic()
     while True:
-        processes = run_processes(run_id, suite.known)
+        processes = run_processes(run_id, run_dir, suite.known)
         ports = sorted(port for port in suite.ports if listening(port))
         left = {"processes": processes, "ports": ports, "run_dir": run_dir.exists()}
         if not processes and not ports and not run_dir.exists():
-            return time.monotonic() - begun
+            elapsed = time.monotonic() - begun
+            print(f"chaos: run {run_id} left nothing, {elapsed:.2f} s after it ended")
+            return elapsed
         if time.monotonic() - begun > timeout:
             pytest.fail(f"run {run_id} left {left}:\n{suite.text()[-3000:]}")
         time.sleep(0.05)
