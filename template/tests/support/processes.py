@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .reaper import LAUNCH_WAIT, kill_group, records, wait_for_exit, wait_for_lock
 from .run import RUN_ENV, Run
@@ -98,9 +99,7 @@ def stop_recorded(run: Run, name: str) -> None:
     """Kill what an earlier, interrupted start of ``name`` left running, if anything."""
     record = run.read_state(f"{name}-process")
     if record is not None:
-        kill_group(record)
-        wait_for_exit(record, timeout=10)
-        run.state_path(f"{name}-process").unlink(missing_ok=True)
+        _stop(run.state_path(f"{name}-process"), record)
 
 
 def stop_leftovers(run: Run, backend: str) -> None:
@@ -114,9 +113,13 @@ def stop_leftovers(run: Run, backend: str) -> None:
     for path, record in records(run.dir):
         name = str(record.get("name", ""))
         if record.get("kind") == "process" and name.partition("-")[0] == backend:
-            kill_group(record)
-            wait_for_exit(record, timeout=10)
-            path.unlink(missing_ok=True)
+            _stop(path, record)
+
+
+def _stop(path: Path, record: dict[str, Any]) -> None:
+    kill_group(record)
+    wait_for_exit(record, timeout=10)
+    path.unlink(missing_ok=True)
 
 
 def wait_until_ready(

@@ -2,9 +2,10 @@
 
 A run keeps one record per thing that could outlive it in its run directory, a JSON
 file with a ``kind``: ``process`` (a server or tool in a session of its own, killed as a
-process group), ``worker`` (an xdist worker) and ``container``. Each process is named by
-its pid *and* its start time, so a pid the system has since given to another program
-is never signalled.
+process group) and ``worker`` (an xdist worker); the docker provider's records,
+``<backend>-container.json``, are of kind ``container``. Each process is named by its
+pid *and* its start time, so a pid the system has since given to another program is
+never signalled.
 
 Two entry points, both standard library only (``python -I -S``) so they start in
 milliseconds and never depend on the project's packages:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-# The module loads only what a launch needs at the top: it is on every server's start.
 Record = dict[str, Any]
 # How long a reaper waits for a launch in flight to record itself; a launch takes
 # milliseconds, so this is only reached if one is stuck.
