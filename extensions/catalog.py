@@ -292,7 +292,6 @@ TEST_PACKAGES = [
     "pytest>=8.3",
     "pytest-xdist>=3.6",
     "pytest-cov>=6.0",
-    "filelock>=3.16",
     "testcontainers>=4.8",
     # Random test order, reseeded random/Faker/factory_boy per test; the seed is printed.
     "pytest-randomly>=3.15",

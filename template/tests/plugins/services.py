@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,12 @@ from ..support.providers import (
     parse_pins,
     running_in_ci,
 )
+from ..support.reaper import identity, write_record
 from ..support.run import Run
-from ..support.safety import UnsafeTarget
 
 LAYERS = ("unit", "integration", "e2e", "performance", "security")
 RUN_KEY = pytest.StashKey[Run]()
+PINS_KEY = pytest.StashKey[dict[str, str]]()
 TESTS_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,14 +63,24 @@ def _required(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    parse_pins(config.getoption("--services"))  # reject a bad value before anything runs
+    pins = _pins(config)  # a bad value is a usage error, before anything runs
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None:
         run = Run.from_shared(workerinput["services_run"], workerinput["workerid"])
-        run.write_state(f"worker-{run.worker}", {"pid": os.getpid(), "worker": True})
+        write_record(
+            run.dir / f"{run.worker}-worker.json", {"kind": "worker", **identity(os.getpid())}
+        )
     else:
         run = Run.create(worker_count=_worker_count(config))
     config.stash[RUN_KEY] = run
+    config.stash[PINS_KEY] = pins
+
+
+def _pins(config: pytest.Config) -> dict[str, str]:
+    try:
+        return parse_pins(config.getoption("--services"), list(REGISTRY))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def _worker_count(config: pytest.Config) -> int:
@@ -83,7 +95,7 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    pins = parse_pins(config.getoption("--services"))
+    pins = config.stash[PINS_KEY]
     lines = [f"services: run {config.stash[RUN_KEY].id}, servers start on first use"]
     for backend in REGISTRY.values():
         lines.append(f"  {backend.name}: {_plan(backend.name, backend.test_env, pins)}")
@@ -149,7 +161,7 @@ class Services:
 
     def __init__(self, config: pytest.Config) -> None:
         self.run = config.stash[RUN_KEY]
-        self.pins = parse_pins(config.getoption("--services"))
+        self.pins = config.stash[PINS_KEY]
         self.required = _required(config)
 
     def endpoint(self, backend: Backend) -> Endpoint:
@@ -158,11 +170,11 @@ class Services:
             allow_container_host(endpoint)  # the network guard lets the clients reach it
             return endpoint
         except ServiceUnavailable as error:
+            if error.error:
+                pytest.fail(str(error), pytrace=False)
             if self.required:
                 pytest.fail(f"{error} (--require-services is on)", pytrace=False)
             pytest.skip(str(error))
-        except UnsafeTarget as error:
-            pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +193,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if state is None:
             continue
         if "unavailable" in state:
-            lines.append(f"{name}: unavailable ({'; '.join(state['unavailable'].values())})")
+            what = "error" if state["error"] else "unavailable"
+            lines.append(f"{name}: {what} ({'; '.join(state['unavailable'].values())})")
             continue
         endpoint = Endpoint(**state)
         started = (
@@ -200,27 +213,41 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the run's servers, clean what it left on shared ones, remove its directory.
+
+    A step that fails does not stop the others; the run directory goes last, by the
+    same code the reaper runs if this process dies before it gets there.
+    """
     run = config.stash.get(RUN_KEY, None)
     if run is None or not run.is_owner:
         return
     states = run.states()
-    for name, backend in REGISTRY.items():
-        state = states.get(name)
-        if state is None or "unavailable" in state:
-            continue
-        endpoint = Endpoint(**state)
-        if endpoint.pid is not None:
-            stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
-        elif endpoint.container_id is None and backend.cleanup is not None:
-            backend.cleanup(run, endpoint)
-    # Containers, also those of starts that never completed: by id and by run label.
-    for error in remove_run_containers(run):
-        print(f"services: a container of run {run.id} was not removed: {error}", file=sys.stderr)
-    for name, state in states.items():
-        if name.endswith("-process"):  # a server whose start did not complete
-            stop_process_group(state["pid"], signal.SIGKILL)
-    reaper = states.get("reaper")
-    if reaper is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(reaper["pid"], signal.SIGTERM)
-    run.remove()
+    try:
+        for name, backend in REGISTRY.items():
+            state = states.get(name)
+            if state is None or "unavailable" in state:
+                continue
+            with _reported(f"stopping {name}"):
+                _release(backend, run, Endpoint(**state))
+        with _reported("removing containers"):
+            # Also those of starts that never completed: by id and by the run's label.
+            for error in remove_run_containers(run):
+                sys.stderr.write(f"services: a container of run {run.id} stays: {error}\n")
+    finally:
+        run.remove()
+
+
+def _release(backend: Backend, run: Run, endpoint: Endpoint) -> None:
+    if endpoint.pid is not None:
+        stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
+    elif endpoint.container_id is None and backend.cleanup is not None:
+        backend.cleanup(run, endpoint)  # containers go in one pass, after every backend
+
+
+@contextlib.contextmanager
+def _reported(step: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:  # one backend's failure must not leave the others running
+        # The terminal summary is written by now; this is the last place to say it.
+        sys.stderr.write(f"services: {step} failed: {error!r}\n")

@@ -1,4 +1,4 @@
-"""Starting and stopping server processes that must never outlive the test run."""
+"""Starting and stopping processes that must never outlive the test run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .run import Run
+from .reaper import LAUNCH_WAIT, kill_group, records, wait_for_exit, wait_for_lock
+from .run import RUN_ENV, Run
 
 UNPRIVILEGED_USER = "nobody"
 _REAPER = Path(__file__).with_name("reaper.py")
@@ -39,13 +40,6 @@ def unprivileged_user() -> pwd.struct_passwd | None:
         ) from None
 
 
-def run_as(user: pwd.struct_passwd | None) -> dict[str, Any]:
-    """subprocess arguments that run a child as ``user`` (no supplementary groups)."""
-    if user is None:
-        return {}
-    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-
-
 def start_server(
     run: Run,
     name: str,
@@ -55,23 +49,77 @@ def start_server(
     user: pwd.struct_passwd | None = None,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a server in its own session so Ctrl-C reaches pytest, not the server.
+    """Start a process of the run in a session of its own (Ctrl-C reaches pytest only).
 
-    Its pid is recorded at once, so the reaper can kill it even if pytest dies while
-    the server is still starting.
+    It records itself before it becomes ``argv`` (see ``reaper.py launch``), while the
+    lock ``<name>-process`` is held for it: if this process is killed the moment the
+    child exists, the child is still recorded before anyone else can take the lock,
+    so the reaper, or the next attempt to start ``name``, finds and kills it. That
+    next attempt kills whatever an earlier one left, before it starts its own.
     """
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-            **run_as(user),
-        )
-    run.write_state(f"{name}-process", {"pid": process.pid})
-    return process
+    with run.lock(f"{name}-process") as lock_fd:
+        stop_recorded(run, name)
+        launcher = [sys.executable, "-I", "-S", str(_REAPER), "launch", str(run.dir), name]
+        launcher.append(str(lock_fd))
+        if user is not None:
+            launcher += ["--user", f"{user.pw_uid}:{user.pw_gid}"]
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [*launcher, "--", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**(os.environ if env is None else env), RUN_ENV: run.id},
+                pass_fds=(lock_fd,),
+            )
+
+
+def run_to_completion(
+    run: Run,
+    name: str,
+    argv: Sequence[str],
+    *,
+    user: pwd.struct_passwd | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run a tool (initdb, a storage format) as a recorded process of the run.
+
+    A tool that writes below the run directory must not go on writing there after
+    whoever started it was killed, while a retry starts over.
+    """
+    log = run.dir / f"{name}.log"
+    process = start_server(run, name, argv, log, user=user, env=env)
+    if process.wait() != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv[:2]))} failed:\n{tail(log)}")
+    run.state_path(f"{name}-process").unlink(missing_ok=True)
+
+
+def stop_recorded(run: Run, name: str) -> None:
+    """Kill what an earlier, interrupted start of ``name`` left running, if anything."""
+    record = run.read_state(f"{name}-process")
+    if record is not None:
+        _stop(run.state_path(f"{name}-process"), record)
+
+
+def stop_leftovers(run: Run, backend: str) -> None:
+    """Kill every process an interrupted start of ``backend`` left (its server, its tools).
+
+    Called before a new start touches the backend's files: a server whose starter was
+    killed must not write into the data directory its successor is setting up.
+    """
+    for lock in run.dir.glob(f"{backend}*-process.lock"):
+        wait_for_lock(lock, LAUNCH_WAIT)  # a launch in flight records itself first
+    for path, record in records(run.dir):
+        name = str(record.get("name", ""))
+        if record.get("kind") == "process" and name.partition("-")[0] == backend:
+            _stop(path, record)
+
+
+def _stop(path: Path, record: dict[str, Any]) -> None:
+    kill_group(record)
+    wait_for_exit(record, timeout=10)
+    path.unlink(missing_ok=True)
 
 
 def wait_until_ready(
@@ -125,17 +173,3 @@ def stop_process_group(pgid: int, sig: int = signal.SIGTERM, timeout: float = 10
                 os.killpg(pgid, signal.SIGKILL)
             deadline = time.monotonic() + timeout
         time.sleep(0.01)
-
-
-def ensure_reaper(run: Run) -> None:
-    """Start, once per run, the process that cleans up if the run's owner dies."""
-    if run.read_state("reaper") is not None:
-        return
-    reaper = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(_REAPER), str(run.owner_pid), str(run.dir)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    run.write_state("reaper", {"pid": reaper.pid})

@@ -7,31 +7,49 @@ resolves it and writes the result to the run directory, every other process read
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .processes import ensure_reaper
+from .processes import stop_leftovers
 from .run import Run
-from .safety import check_external_url
+from .safety import UnsafeTarget, check_external_url, endpoints, hosts
 
 PROVIDERS = ("url", "local", "docker")
+SERVICES_ENV = "TEST_SERVICES"
 
 
 class NotAvailable(Exception):
-    """A provider cannot supply this backend here; the message says why."""
+    """A provider cannot supply this backend here; the message says why.
+
+    ``fix`` is the one thing that makes it work, when it is specific to the reason.
+    """
+
+    def __init__(self, reason: str, fix: str | None = None) -> None:
+        super().__init__(reason)
+        self.fix = fix
 
 
 class ServiceUnavailable(Exception):
-    """No provider could supply a backend."""
+    """No provider could supply a backend.
 
-    def __init__(self, backend: str, tried: dict[str, str], fix: str) -> None:
-        self.backend, self.tried, self.fix = backend, tried, fix
-        reasons = "; ".join(f"{provider}: {reason}" for provider, reason in tried.items())
-        super().__init__(f"{backend}: no server available ({reasons}). Fix: {fix}")
+    ``error`` is set when that is an error whatever the settings: a configured URL
+    that does not work, or one the safety guard refused.
+    """
+
+    def __init__(self, backend: str, tried: dict[str, str], fix: str, error: bool) -> None:
+        self.backend, self.tried, self.fix, self.error = backend, tried, fix, error
+        if error:
+            message = f"{backend}: {tried['url']}. Fix: {fix}"
+        else:
+            reasons = "; ".join(f"{provider}: {reason}" for provider, reason in tried.items())
+            message = f"{backend}: no server available ({reasons}). Fix: {fix}"
+        super().__init__(message)
 
 
 @dataclass
@@ -61,7 +79,10 @@ class Backend:
     providers: dict[str, Callable[[Run], Endpoint]]
     # Names the local server the header will report, or raises NotAvailable.
     describe_local: Callable[[], str]
-    # Removes what the run left on a server the suite did not start (url provider).
+    # On a server the suite did not start (url provider), once per run before any test
+    # uses it: leaves the run's mark there and removes what provably dead runs left.
+    prepare: Callable[[Run, Endpoint], None] | None = None
+    # Removes what the run left on a server the suite did not start, mark last.
     cleanup: Callable[[Run, Endpoint], None] | None = None
 
 
@@ -83,43 +104,95 @@ def answer_wait() -> float:
     return float(os.environ.get("TEST_SERVICES_WAIT", default))
 
 
+def _listening(url: str) -> bool | None:
+    """Whether anything accepts connections at the URL's hosts (None: cannot tell)."""
+    if any(not host for host, _ in hosts(url)):
+        return None  # a Unix socket: the driver's error says it all
+    targets = endpoints(url)
+    if not targets or any(port is None for _, port in targets):
+        return None
+    for host, port in targets:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 1):
+            return True
+    return False
+
+
 def wait_for_answer(probe: Callable[[], str], errors: tuple[type[Exception], ...], env: str) -> str:
-    """Call ``probe`` (it returns the server version) until the server answers."""
+    """Call ``probe`` (it returns the server version) until the server answers.
+
+    A URL that is set but does not work is never replaced by another provider: the
+    message says whether nothing listens there or what the server answered.
+    """
+    url = os.environ[env]
     deadline = time.monotonic() + answer_wait()
     while True:
         try:
             return probe()
         except errors as error:
             if time.monotonic() > deadline:
-                raise NotAvailable(f"{env} is set but the server did not answer: {error}") from None
+                where = ", ".join(f"{host}:{port or '?'}" for host, port in endpoints(url))
+                if _listening(url) is False:
+                    raise NotAvailable(
+                        f"{env} is set but nothing answers at {where}",
+                        fix=f"start the server or unset {env}",
+                    ) from None
+                raise NotAvailable(
+                    f"{env} is set but the server at {where} failed: {error}",
+                    fix=f"correct {env} or unset it",
+                ) from None
             time.sleep(0.25)
 
 
 def url_endpoint(
     backend: str,
     test_env: str,
-    app_env: str,
+    app_envs: Sequence[str],
     version_of: Callable[[str], str],
     errors: tuple[type[Exception], ...],
+    *,
+    destroys: str,
+    per_database: bool = False,
 ) -> Endpoint:
     """The ``url`` provider: the safety guard, then wait for the server to answer."""
     url = os.environ[test_env]
-    check_external_url(url, test_env=test_env, app_env=app_env)
+    check_external_url(
+        url, test_env=test_env, app_envs=app_envs, destroys=destroys, per_database=per_database
+    )
     version = wait_for_answer(lambda: version_of(url), errors, test_env)
     return Endpoint(backend, "url", url, version, test_env)
 
 
-def parse_pins(option: str | None) -> dict[str, str]:
-    """``local`` pins every backend; ``postgres=url,redis=local`` pins each."""
+def parse_pins(option: str | None, backends: Sequence[str]) -> dict[str, str]:
+    """``local`` pins every backend; ``postgres=url,redis=local`` pins each.
+
+    ``option`` is the value of ``--services`` (None: not given, so ``TEST_SERVICES``
+    is read). A ValueError names the part that is wrong and what is allowed.
+    """
+    source = "--services"
+    if option is None:
+        source, option = SERVICES_ENV, os.environ.get(SERVICES_ENV, "")
+        if not option.strip():
+            return {}
+    providers = ", ".join((*PROVIDERS, "auto"))
+    allowed = (
+        f"use one of {providers}, or backend=provider for a backend of this project "
+        f"({', '.join(backends) or 'it has none'})"
+    )
     pins: dict[str, str] = {}
-    for item in filter(None, (option or os.environ.get("TEST_SERVICES", "")).split(",")):
-        backend, _, provider = item.strip().rpartition("=")
+    for raw in option.split(","):
+        item = raw.strip()
+        backend, _, provider = item.rpartition("=")
+        if not provider:
+            raise ValueError(f"{source}={option!r}: empty value in {item or option!r}; {allowed}")
         if provider not in (*PROVIDERS, "auto"):
-            raise ValueError(
-                f"--services: unknown provider {provider!r}; use one of "
-                f"{', '.join(PROVIDERS)} or auto, optionally as backend=provider"
-            )
-        pins[backend or "*"] = provider
+            raise ValueError(f"{source}: unknown provider {provider!r} in {item!r}; {allowed}")
+        if "=" in item and backend not in backends:
+            raise ValueError(f"{source}: unknown backend {backend!r} in {item!r}; {allowed}")
+        key = backend or "*"
+        if key in pins:
+            what = f"backend {backend!r}" if backend else "the default provider"
+            raise ValueError(f"{source}={option!r}: {what} is given twice; give it once")
+        pins[key] = provider
     return pins
 
 
@@ -135,9 +208,23 @@ def acquire(backend: Backend, run: Run, pins: dict[str, str]) -> Endpoint:
             state = _resolve(backend, run, pins)
             run.write_state(backend.name, state)
     if "unavailable" in state:
-        tried = state["unavailable"]
-        raise ServiceUnavailable(backend.name, tried, _fix(backend, tried))
+        raise ServiceUnavailable(backend.name, state["unavailable"], state["fix"], state["error"])
     return Endpoint(**state)
+
+
+def _prepare(
+    prepare: Callable[[Run, Endpoint], None], test_env: str, run: Run, endpoint: Endpoint
+) -> None:
+    try:
+        prepare(run, endpoint)
+    except Exception as error:  # each client library has its own error types
+        if isinstance(error, (NotAvailable, UnsafeTarget)):
+            raise
+        raise NotAvailable(
+            f"{test_env} answers, but the suite could not leave its mark there: {error}",
+            fix=f"let the user of {test_env} create and drop what the suite makes there "
+            "(databases, topics, buckets), or point it at a server used only for tests",
+        ) from None
 
 
 def _fix(backend: Backend, tried: dict[str, str]) -> str:
@@ -156,17 +243,24 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
         if provider == "url" and not os.environ.get(backend.test_env):
             tried["url"] = f"{backend.test_env} is not set"
             continue
-        if provider in ("local", "docker"):  # both start what must die with the run
-            with run.lock("reaper"):
-                ensure_reaper(run)
+        if provider == "local":
+            stop_leftovers(run, backend.name)
         started = time.perf_counter()
         try:
             endpoint = backend.providers[provider](run)
+            if provider == "url" and backend.prepare is not None:
+                _prepare(backend.prepare, backend.test_env, run, endpoint)
         except NotAvailable as reason:
-            tried[provider] = str(reason)
             if provider == "url":
-                break  # an explicit URL that fails is not silently replaced
+                # A URL that is set but does not work is an error, never replaced by
+                # another provider behind the user's back.
+                fix = reason.fix or f"correct {backend.test_env} or unset it"
+                return {"unavailable": {"url": str(reason)}, "fix": fix, "error": True}
+            tried[provider] = str(reason)
             continue
+        except UnsafeTarget as refusal:
+            fix = f"point {backend.test_env} at a server used only for tests"
+            return {"unavailable": {"url": str(refusal)}, "fix": fix, "error": True}
         except (OSError, RuntimeError, subprocess.SubprocessError) as error:
             # Found but failed to start: report it rather than try the next provider,
             # and record it so the other tests of the run do not retry.
@@ -176,4 +270,4 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
             endpoint.started_in = time.perf_counter() - started
             endpoint.started_by = run.worker
         return asdict(endpoint)
-    return {"unavailable": tried}
+    return {"unavailable": tried, "fix": _fix(backend, tried), "error": False}

@@ -2,27 +2,37 @@
 
 A run is the controller plus its xdist workers. They share a run directory (in
 /dev/shm where there is one, else the temp dir), named with a run id: servers, their
-data and a JSON state file per backend live there. The process that owns the run
-removes it at the end; the reaper (see ``reaper.py``) removes it if that process dies
-first.
+data, a JSON state file per backend and the records of everything the run started
+live there. The reaper (see ``reaper.py``) starts before the directory exists and
+removes it once the run's owner has exited, however it exits; at a normal end the
+owner removes it itself first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
-import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from filelock import FileLock
+from .reaper import identity, process_state, reap, write_record
 
 RUN_DIR_PREFIX = "pytest-services-"
 BASE_DIR_ENV = "TEST_SERVICES_DIR"
+# Set in the environment of every process a run starts: `ps eww` tells whose it is.
+RUN_ENV = "PYTEST_SERVICES_RUN"
+_REAPER = Path(__file__).with_name("reaper.py")
+# The reaper of each run this process owns, told to go once the run is cleaned up.
+_reapers: dict[Path, subprocess.Popen[bytes]] = {}
 
 
 def base_dir() -> Path:
@@ -50,12 +60,26 @@ class Run:
 
     @classmethod
     def create(cls, worker_count: int) -> Run:
-        run_id = secrets.token_hex(3)
-        run_dir = base_dir() / f"{RUN_DIR_PREFIX}{run_id}"
-        run_dir.mkdir(mode=0o700)
+        base = base_dir()
+        while True:
+            run_id = secrets.token_hex(3)
+            run_dir = base / f"{RUN_DIR_PREFIX}{run_id}"
+            # The reaper comes first: if this process dies at any point from here on,
+            # the reaper removes whatever of the run exists by then.
+            reaper = _start_reaper(run_id, run_dir)
+            try:
+                run_dir.mkdir(mode=0o700)
+                break
+            except FileExistsError:  # another run's id: never let our reaper remove it
+                reaper.send_signal(signal.SIGUSR1)
+                reaper.wait()
+        _reapers[run_dir] = reaper
         if os.geteuid() == 0:
             # Postgres runs as an unprivileged user and must reach its data below here.
             run_dir.chmod(0o711)
+        write_record(run_dir / "owner.json", {"kind": "owner", **identity(os.getpid())})
+        write_record(run_dir / "reaper.json", {"kind": "reaper", **identity(reaper.pid)})
+        remove_abandoned_runs(base)
         return cls(run_id, run_dir, os.getpid(), "main", worker_count)
 
     @classmethod
@@ -79,28 +103,79 @@ class Run:
     def is_owner(self) -> bool:
         return os.getpid() == self.owner_pid
 
-    def lock(self, name: str) -> FileLock:
-        from filelock import FileLock  # imported on first use: loading stays cheap
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[int]:
+        """Hold a lock shared by the run's processes; yields its file descriptor.
 
-        return FileLock(self.dir / f"{name}.lock")
+        The operating system releases it when the holder dies. Closing the descriptor,
+        not unlocking it, ends the hold: a process launched while the lock was held
+        keeps it until it lets go of its copy (see ``reaper.py launch``).
+        """
+        fd = os.open(self.dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)
 
     def state_path(self, name: str) -> Path:
         return self.dir / f"{name}.json"
 
     def read_state(self, name: str) -> dict[str, Any] | None:
         try:
-            return json.loads(self.state_path(name).read_text())
+            state: dict[str, Any] = json.loads(self.state_path(name).read_text())
         except FileNotFoundError:
             return None
+        return state
 
     def write_state(self, name: str, state: dict[str, Any]) -> None:
-        path = self.state_path(name)
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(state, indent=2))
-        partial.replace(path)  # atomic: readers never see half a file
+        write_record(self.state_path(name), state)
 
     def states(self) -> dict[str, dict[str, Any]]:
-        return {path.stem: json.loads(path.read_text()) for path in self.dir.glob("*.json")}
+        found: dict[str, dict[str, Any]] = {}
+        for path in self.dir.glob("*.json"):
+            with contextlib.suppress(FileNotFoundError):  # removed while we looked
+                found[path.stem] = json.loads(path.read_text())
+        return found
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Kill whatever the run still has running, remove its directory, then let the
+        reaper go: in this order, a kill at any moment still leaves nothing behind."""
+        reap(self.dir)
+        reaper = _reapers.pop(self.dir, None)
+        if reaper is not None:
+            reaper.send_signal(signal.SIGUSR1)
+            reaper.wait()
+
+
+def _start_reaper(run_id: str, run_dir: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", str(_REAPER), "watch", str(os.getpid()), str(run_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C and a closed terminal reach pytest only
+        env={**os.environ, RUN_ENV: run_id},
+    )
+
+
+def remove_abandoned_runs(base: Path) -> None:
+    """Remove run directories whose owner and reaper are both provably gone.
+
+    Their reaper normally removes them; this covers both being killed at once (a
+    whole process tree killed by a CI runner, say). A directory another machine or
+    a running run owns is left alone.
+    """
+    for run_dir in base.glob(f"{RUN_DIR_PREFIX}*"):
+        owner, reaper = _record(run_dir / "owner.json"), _record(run_dir / "reaper.json")
+        if owner is None or reaper is None:
+            continue  # being created, or not ours to read
+        if process_state(owner) == "dead" and process_state(reaper) == "dead":
+            reap(run_dir)
+
+
+def _record(path: Path) -> dict[str, Any] | None:
+    with contextlib.suppress(OSError, ValueError):
+        record: dict[str, Any] = json.loads(path.read_text())
+        return record
+    return None

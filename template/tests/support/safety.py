@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
-from urllib.parse import SplitResult, urlsplit
+from collections.abc import Iterable
+from functools import cache
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 ALLOW_REMOTE_ENV = "TEST_SERVICES_ALLOW_REMOTE"
+# Ports a URL means when it names none.
+DEFAULT_PORTS = {
+    "postgres": 5432,
+    "postgresql": 5432,
+    "redis": 6379,
+    "rediss": 6379,
+    "mongodb": 27017,
+    "http": 80,
+    "https": 443,
+}
+_THIS_MACHINE = "this machine"
 
 
 class UnsafeTarget(Exception):
@@ -21,7 +35,8 @@ def _split(url: str) -> SplitResult:
 
 def hosts(url: str) -> list[tuple[str, int | None]]:
     """Every host:port of a URL, including multi-host ones (``mongodb://a:1,b:2/``)."""
-    netloc = _split(url).netloc.rpartition("@")[2]
+    parts = _split(url)
+    netloc = parts.netloc.rpartition("@")[2]
     found: list[tuple[str, int | None]] = []
     for item in filter(None, netloc.split(",")):
         if item.startswith("["):  # [::1]:5432
@@ -30,44 +45,100 @@ def hosts(url: str) -> list[tuple[str, int | None]]:
         else:
             host, _, port = item.partition(":")
         found.append((host.lower(), int(port) if port.isdigit() else None))
+    if not found and parts.scheme.startswith("postgres"):
+        # postgresql:///db or ?host=/run/postgresql: a Unix socket on this machine.
+        socket_dir = parse_qs(parts.query).get("host", [""])[0]
+        found.append(("" if socket_dir.startswith("/") else socket_dir.lower(), None))
     return found
 
 
-def _same_target(a: str, b: str) -> bool:
-    """Whether two URLs share a server and name the same database (path)."""
-    same_path = _split(a).path.strip("/") == _split(b).path.strip("/")
-    return same_path and bool(set(hosts(a)) & set(hosts(b)))
+def endpoints(url: str) -> list[tuple[str, int | None]]:
+    """Every host:port of a URL, with the scheme's default port where it names none."""
+    default = DEFAULT_PORTS.get(_split(url).scheme.lower())
+    return [(host or "localhost", port or default) for host, port in hosts(url)]
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("", "localhost"):  # empty host: a Unix socket on this machine
-        return True
+def servers(url: str) -> set[tuple[str, int | None]]:
+    """The servers a URL reaches, as (address, port).
+
+    Every name and address of this machine (localhost, 127.0.0.1, ::1, its host name,
+    its own interface addresses) counts as one address, so two spellings of one server
+    compare equal.
+    """
+    return {(address, port) for host, port in endpoints(url) for address in _addresses(host)}
+
+
+@cache
+def _addresses(host: str) -> frozenset[str]:
+    if host in ("", "localhost") or host.endswith(".localhost"):
+        return frozenset({_THIS_MACHINE})
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            return all(
-                ipaddress.ip_address(info[4][0]).is_loopback
-                for info in socket.getaddrinfo(host, None)
-            )
-        except OSError:
-            return False
+        found = {str(info[4][0]) for info in socket.getaddrinfo(host.strip("[]"), None)}
+    except OSError:
+        return frozenset({host})  # unresolvable: compared by name
+    return frozenset(_THIS_MACHINE if _is_this_machine(address) else address for address in found)
 
 
-def check_external_url(url: str, *, test_env: str, app_env: str) -> None:
-    """Refuse a test URL that is the application's own, or remote unless allowed.
+def _is_this_machine(address: str) -> bool:
+    ip = ipaddress.ip_address(address.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    # An address this machine can bind to is one of its own interfaces.
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((str(ip), 0))
+        return True
+    return False
 
+
+def _database(url: str) -> str:
+    parts = _split(url)
+    name = unquote(parts.path.strip("/"))
+    # libpq's default database is the user's name.
+    return name or unquote(parts.username or "") or os.environ.get("PGDATABASE", "")
+
+
+def _describe(url: str) -> str:
+    return ", ".join(f"{host}:{port or '?'}" for host, port in endpoints(url))
+
+
+def check_external_url(
+    url: str,
+    *,
+    test_env: str,
+    app_envs: Iterable[str],
+    destroys: str,
+    per_database: bool = False,
+) -> None:
+    """Refuse a test URL on the application's own server, or remote unless allowed.
+
+    ``destroys`` says what the suite does there, for the message. With
+    ``per_database`` (PostgreSQL) the application's server is fine as long as the
+    database differs: the suite only ever drops databases it created and marked.
     ``url`` may list several hosts (``mongodb://a:1,b:2/``, Kafka's ``a:1,b:2``); every
     one of them must be this machine.
     """
-    app_url = os.environ.get(app_env)
-    if app_url and _same_target(app_url, url):
-        raise UnsafeTarget(
-            f"{test_env} points at the same server and database as {app_env}; "
-            f"the suite creates and drops data there. Point {test_env} at a server "
-            "used only for tests."
-        )
-    remote = [host for host, _ in hosts(url) if not _is_loopback(host)]
+    for app_env in app_envs:
+        app_url = os.environ.get(app_env)
+        if not app_url or not servers(url) & servers(app_url):
+            continue
+        if not per_database:
+            raise UnsafeTarget(
+                f"{test_env} points at the same server as {app_env} ({_describe(url)} and "
+                f"{_describe(app_url)}): the suite {destroys} on the server it tests "
+                f"against, so it must not be the application's. Point {test_env} at a "
+                "server used only for tests."
+            )
+        if _database(url) == _database(app_url):
+            raise UnsafeTarget(
+                f"{test_env} points at the same database as {app_env} "
+                f"({_database(url)!r} on {_describe(url)}): the suite {destroys} there. "
+                f"Point {test_env} at another database of that server (the suite creates "
+                "its own from there), or at a server used only for tests."
+            )
+    remote = [host for host, _ in hosts(url) if _THIS_MACHINE not in _addresses(host)]
     if remote and os.environ.get(ALLOW_REMOTE_ENV) != "1":
         raise UnsafeTarget(
             f"{test_env} points at {', '.join(map(repr, remote))}, not this machine; set "

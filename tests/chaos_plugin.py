@@ -1,0 +1,142 @@
+"""Pause and kill points inside a generated suite, for tests/test_chaos.py.
+
+Copied into the generated project as ``tests/chaos_plugin.py`` and loaded with
+``-p tests.chaos_plugin``; it is not part of the template. ``CHAOS`` names the point,
+``CHAOS_TARGETS`` the backends it applies to, and ``CHAOS_DIR`` is where the plugin
+reports, one JSON file per point reached. At a pause point the process reports and
+sleeps, so the test can kill it exactly there; at a kill point it kills itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+POINT = os.environ.get("CHAOS", "")
+TARGETS = set(filter(None, os.environ.get("CHAOS_TARGETS", "").split(",")))
+OUT = Path(os.environ.get("CHAOS_DIR", "."))
+
+
+def report(name: str, **info: Any) -> None:
+    partial = OUT / f".{name}.{os.getpid()}"
+    partial.write_text(json.dumps({"pid": os.getpid(), **info}))
+    partial.replace(OUT / f"{name}.json")
+
+
+def pause(name: str, **info: Any) -> None:
+    report(name, **info)
+    time.sleep(600)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.plugins.services import RUN_KEY
+
+    run = config.stash[RUN_KEY]
+    if run.is_owner:
+        report("run", id=run.id, dir=str(run.dir))
+        _wrap_teardown()
+    _wrap_start_server()
+    if POINT == "cold-cache":
+        _wrap_cache_fills()
+
+
+def _replace(name: str, wrapper: Any, original: Any) -> None:
+    """Put ``wrapper`` in place of ``original`` in every module of the plumbing."""
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith("tests.") and getattr(module, name, None) is original:
+            setattr(module, name, wrapper)
+
+
+def _wrap_start_server() -> None:
+    from tests.support import processes
+
+    real = processes.start_server
+
+    def start_server(run: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        process = real(run, name, *args, **kwargs)
+        if name not in TARGETS:
+            return process
+        if POINT == "controller-at-server-start":
+            pause("server-start", server=process.pid)
+        elif POINT == "worker-at-server-start":
+            first = OUT / f"worker-killed-{name}.json"
+            if not first.exists():
+                report(f"worker-killed-{name}", server=process.pid)
+                os.kill(os.getpid(), signal.SIGKILL)  # right after the fork
+            killed = json.loads(first.read_text())
+            report(f"retried-{name}", first_server_alive=_alive(killed["server"]))
+        return process
+
+    _replace("start_server", start_server, real)
+
+
+def _wrap_cache_fills() -> None:
+    """Hold every cache fill until all runs of the scenario are at the same point, so
+    all of them find the cache empty and fill it at once."""
+    from tests.support import cached_trees
+
+    barrier = Path(os.environ["CHAOS_BARRIER_DIR"])
+    runs = int(os.environ["CHAOS_BARRIER"])
+    real_fill = cached_trees.fill
+
+    def fill(cache: Path, source: Path) -> None:
+        (barrier / f"{cache.name}-{os.getpid()}").touch()
+        deadline = time.monotonic() + 120
+        while len(list(barrier.glob(f"{cache.name}-*"))) < runs:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only some runs reached the fill of {cache.name}")
+            time.sleep(0.01)
+        report(f"filled-{cache.name}")
+        real_fill(cache, source)
+
+    _replace("fill", fill, real_fill)
+
+
+def _wrap_teardown() -> None:
+    from tests.support import processes, reaper
+
+    real_stop = processes.stop_process_group
+    stopped: list[int] = []
+
+    def stop_process_group(pgid: int, *args: Any, **kwargs: Any) -> None:
+        if POINT == "teardown" and stopped:
+            pause("teardown", stopped=stopped, next=pgid)
+        real_stop(pgid, *args, **kwargs)
+        stopped.append(pgid)
+
+    _replace("stop_process_group", stop_process_group, real_stop)
+
+    class HalfRemoved:
+        """shutil for the run directory's removal: removes half of it, then waits."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(shutil, name)
+
+        @staticmethod
+        def rmtree(path: Path, **kwargs: Any) -> None:
+            if POINT == "final-removal":
+                for child in sorted(Path(path).iterdir())[::2]:
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink()
+                pause("final-removal", left=sorted(p.name for p in Path(path).iterdir()))
+            shutil.rmtree(path, **kwargs)
+
+    reaper.shutil = HalfRemoved()  # type: ignore[assignment]
