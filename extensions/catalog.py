@@ -301,6 +301,8 @@ FACTORY_TEST_PACKAGES = ["factory-boy>=3.3", "faker>=30.0"]
 SECURITY_TEST_PACKAGES = ["hypothesis>=6.100"]
 SECURITY_DEV_PACKAGES = ["bandit>=1.8"]
 HTML_REPORT_TEST_PACKAGES = ["pytest-html>=4.1"]
+# CI sharding (ci_shards > 1): pytest-split picks each runner's part of the suite.
+SHARDING_TEST_PACKAGES = ["pytest-split>=0.10"]
 ASYNC_TEST_PACKAGES = ["pytest-asyncio>=1.0"]
 # MongoDB with asyncio code: the Beanie ODM, for the ``beanie_database`` fixture and its
 # example tests (Beanie 2 runs on pymongo's AsyncMongoClient; no motor).

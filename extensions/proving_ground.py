@@ -80,6 +80,29 @@ def backends_error(backends: list[str]) -> str:
     return ""
 
 
+# Beyond 20 runners each shard's fixed cost (a runner, its service containers, `uv sync`,
+# collection: about a minute) outweighs the tests it runs, and GitHub's free plan runs
+# at most 20 jobs at once, so more would queue. (GitLab's `parallel:` takes up to 200.)
+MAX_CI_SHARDS = 20
+
+
+def ci_shards_error(shards: int, ci_provider: str) -> str:
+    """The validator message for a bad ``ci_shards`` answer, or '' when it is fine."""
+    if not 1 <= shards <= MAX_CI_SHARDS:
+        return (
+            f"ci_shards must be an integer from 1 (no splitting) to {MAX_CI_SHARDS}, got "
+            f"{shards}: past {MAX_CI_SHARDS} runners each shard's start-up (a runner, its "
+            "service containers, uv sync: about a minute) outweighs the tests it runs, "
+            f"and GitHub's free plan runs at most {MAX_CI_SHARDS} jobs at once"
+        )
+    if shards > 1 and ci_provider not in ("github", "gitlab"):
+        return (
+            f"ci_shards={shards} splits the CI test job, but ci_provider is "
+            f"{ci_provider!r}: choose ci_provider github or gitlab, or leave ci_shards at 1"
+        )
+    return ""
+
+
 def _check_checkout(environment: Environment) -> None:
     """Refuse to serve a Jinja environment made for another template checkout.
 
@@ -111,6 +134,7 @@ class ProvingGroundFilters(Extension):
         environment.filters["backends_error"] = backends_error
         environment.filters["docker_health_cmd"] = docker_health_cmd
         environment.filters["task_queue_error"] = task_queue_error
+        environment.filters["ci_shards_error"] = ci_shards_error
 
 
 def _packages(services: list[Any], use_async: bool, kind: str) -> list[str]:
@@ -151,6 +175,11 @@ class ProvingGroundContext(ContextHook):
             test_packages += catalog.SECURITY_TEST_PACKAGES
         if context.get("html_report"):
             test_packages += catalog.HTML_REPORT_TEST_PACKAGES
+        # Copier runs this hook before it has parsed the answers: a bad ci_shards is
+        # still text here, and refused with its own message once parsed.
+        shards = context.get("ci_shards")
+        if isinstance(shards, int) and shards > 1:
+            test_packages += catalog.SHARDING_TEST_PACKAGES
         runtime_packages = _packages(services, use_async, "client")
         # The optional FastAPI app (web_app).
         if context.get("web_app"):

@@ -168,6 +168,28 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "async_fixtures": True,
         "python_version": "3.14",
     },
+    # CI sharding (ci_shards): every backend's service containers on every shard.
+    "ci:github-shards:3-every-backend-all-layers-html": {
+        "ci_shards": 3,
+        "backends": ["postgres", "redis", "mongo", "kafka", "s3", "rabbitmq", "mlflow"],
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+        "html_report": True,
+    },
+    "ci:gitlab-shards:4-every-backend-all-layers-html-py3.10": {
+        "ci_provider": "gitlab",
+        "ci_shards": 4,
+        "backends": ["postgres", "redis", "mongo", "kafka", "s3", "rabbitmq", "mlflow"],
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+        "html_report": True,
+        "python_version": "3.10",
+    },
+    "ci:github-shards:20-backends:none": {"ci_shards": 20, "backends": [], "test_layers": ["unit"]},
+    "ci:gitlab-shards:2-backends:mlflow-performance": {
+        "ci_provider": "gitlab",
+        "ci_shards": 2,
+        "backends": ["mlflow"],
+        "test_layers": ["unit", "performance"],
+    },
 }
 
 
@@ -386,17 +408,27 @@ def test_ci_publishes_reports_and_runs_security_checks(
         return
     path = root / (".github/workflows/tests.yml" if provider == "github" else ".gitlab-ci.yml")
     ci = yaml.safe_load(path.read_text())
+    sharded = answers.get("ci_shards", 1) > 1
+    # Sharded, the coverage reports are the combined ones, written by the coverage job.
+    coverage_job = "coverage" if sharded else "tests"
     if provider == "github":
         lint = " ".join(step.get("run", "") for step in ci["jobs"]["lint"]["steps"])
         tests = " ".join(step.get("run", "") for step in ci["jobs"]["tests"]["steps"])
+        coverage = " ".join(step.get("run", "") for step in ci["jobs"][coverage_job]["steps"])
     else:
         lint, tests = " ".join(ci["lint"]["script"]), " ".join(ci["tests"]["script"])
-        reports = ci["tests"]["artifacts"]["reports"]
-        assert reports["junit"] == "reports/junit.xml"
+        coverage = " ".join(ci[coverage_job]["script"])
+        assert ci["tests"]["artifacts"]["reports"]["junit"] == "reports/junit.xml"
+        reports = ci[coverage_job]["artifacts"]["reports"]
         assert reports["coverage_report"]["coverage_format"] == "cobertura"
+        assert ("coverage" in ci["tests"]) == (not sharded)  # a shard's total means nothing
     assert "--junitxml=reports/junit.xml" in tests
-    assert "--cov-report=xml:reports/coverage.xml" in tests
-    assert "--cov-report=html:reports/coverage-html" in tests
+    if sharded:
+        assert "coverage xml --fail-under=0 -o reports/coverage.xml" in coverage
+        assert "coverage html --fail-under=0 -d reports/coverage-html" in coverage
+    else:
+        assert "--cov-report=xml:reports/coverage.xml" in tests
+        assert "--cov-report=html:reports/coverage-html" in tests
     assert ("--html=reports/tests.html" in tests) == answers.get("html_report", False)
     assert ("bandit -r src" in lint) == ("security" in layers)
     assert ("pip-audit" in lint) == ("security" in layers)
@@ -462,14 +494,26 @@ def test_ci_saves_and_compares_benchmarks(project: tuple[Path, dict[str, Any]]) 
     assert ("--benchmark-compare-fail=min:50%" in text) == performance
     if performance:
         config = yaml.safe_load(text)
+        sharded = answers.get("ci_shards", 1) > 1
         if provider == "github":
             steps = config["jobs"]["tests"]["steps"]
             caches = [s for s in steps if s.get("uses", "").startswith("actions/cache")]
             assert caches[0]["with"]["path"] == ".benchmarks"
-            bench = next(s["run"] for s in steps if "--benchmark-only" in s.get("run", ""))
+            bench_step = next(s for s in steps if "--benchmark-only" in s.get("run", ""))
+            bench = bench_step["run"]
+            # Once, not per shard: on the first one.
+            for step in (caches[0], bench_step):
+                assert step.get("if") == ("matrix.shard == 1" if sharded else None)
         else:
-            assert ".benchmarks" in [p for c in config["tests"]["cache"] for p in c["paths"]]
-            bench = next(s for s in config["tests"]["script"] if "--benchmark-only" in s)
+            # Sharded, a job of their own beside the shards, with the same services.
+            job = config["benchmarks" if sharded else "tests"]
+            assert ".benchmarks" in [p for c in job["cache"] for p in c["paths"]]
+            bench = next(s for s in job["script"] if "--benchmark-only" in s)
+            if sharded:
+                assert "parallel" not in job
+                assert job.get("services") == config["tests"].get("services")
+                assert job.get("variables") == config["tests"].get("variables")
+                assert not any("--benchmark" in s for s in config["tests"]["script"])
         assert " -n" not in bench  # xdist would disable the benchmarks
         assert "--benchmark-autosave" in bench
 
@@ -564,3 +608,87 @@ def test_task_queues_render_as_chosen(project: tuple[Path, dict[str, Any]]) -> N
     assert e2e.exists() == (
         "celery" in queues and answers.get("web_app", False) and "e2e" in layers
     )
+
+
+# CI sharding (ci_shards).
+def test_ci_shards_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
+    """Sharded: the CI's own parallelism runs N shards, each with the suite's services, a
+    part picked by pytest-split with one seed for all, and its own reports; one coverage
+    job combines every shard's data. Unsharded: none of it."""
+    root, answers = project
+    provider = answers.get("ci_provider", "github")
+    shards = answers.get("ci_shards", 1)
+    sharded = shards > 1
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert ("pytest-split" in " ".join(pyproject["dependency-groups"]["test"])) == sharded
+    assert pyproject["tool"]["coverage"]["run"].get("relative_files", False) == sharded
+    assert ("## Shards in CI" in (root / "docs" / "testing.md").read_text()) == sharded
+    data_files = [f"reports/coverage-shard-{shard}.data" for shard in range(1, shards + 1)]
+    if provider == "none":
+        return
+    if provider == "github":
+        jobs = yaml.safe_load((root / ".github" / "workflows" / "tests.yml").read_text())["jobs"]
+        tests = jobs["tests"]
+        pytest_run = next(
+            s["run"] for s in tests["steps"] if "uv run pytest -n" in s.get("run", "")
+        )
+        assert ("coverage" in jobs) == sharded
+        if not sharded:
+            assert "strategy" not in tests
+            assert "--splits" not in pytest_run
+            return
+        assert tests["strategy"] == {
+            "fail-fast": False,
+            "matrix": {"shard": list(range(1, shards + 1))},
+        }
+        shard = "${{ matrix.shard }}"
+        assert pytest_run.startswith(f"COVERAGE_FILE=reports/coverage-shard-{shard}.data uv run")
+        assert f"--splits {shards} --group {shard} " in pytest_run
+        assert "--randomly-seed=${{ github.run_id }}" in pytest_run  # one seed, every shard
+        assert "--cov-fail-under=0" in pytest_run  # the threshold is the combined data's
+        uploads = [s["with"] for s in tests["steps"] if "upload-artifact" in s.get("uses", "")]
+        assert all(shard in upload["name"] for upload in uploads)  # artifact names are unique
+        assert {
+            "name": f"coverage-data-shard-{shard}",
+            "path": f"reports/coverage-shard-{shard}.data",
+            "if-no-files-found": "error",
+        } in uploads
+        combine = jobs["coverage"]
+        assert combine["needs"] == "tests"
+        download = next(
+            s["with"] for s in combine["steps"] if "download-artifact" in s.get("uses", "")
+        )
+        assert download == {
+            "pattern": "coverage-data-shard-*",
+            "path": "reports",
+            "merge-multiple": True,
+        }
+        runs = [s["run"] for s in combine["steps"] if "run" in s]
+    else:
+        ci = yaml.safe_load((root / ".gitlab-ci.yml").read_text())
+        tests = ci["tests"]
+        pytest_run = next(s for s in tests["script"] if "uv run pytest -n" in s)
+        assert ("coverage" in ci) == sharded
+        assert ("coverage" in ci["stages"]) == sharded
+        if not sharded:
+            assert "parallel" not in tests
+            assert "--splits" not in pytest_run
+            assert "benchmarks" not in ci
+            return
+        assert tests["parallel"] == shards
+        assert pytest_run.startswith(
+            "COVERAGE_FILE=reports/coverage-shard-$CI_NODE_INDEX.data uv run"
+        )
+        assert "--splits $CI_NODE_TOTAL --group $CI_NODE_INDEX " in pytest_run
+        assert "--randomly-seed=$CI_PIPELINE_ID" in pytest_run  # one seed, every shard
+        assert "--cov-fail-under=0" in pytest_run
+        assert tests["artifacts"]["paths"] == ["reports/"]  # the coverage data goes along
+        combine = ci["coverage"]
+        assert combine["stage"] == "coverage"
+        assert combine["needs"] == ["tests"]
+        assert combine["coverage"].startswith("/^TOTAL")  # GitLab reads the combined total
+        runs = combine["script"]
+    # Every shard's data by name, so a missing one fails the combination; the total is
+    # checked last, after the reports are written.
+    assert f"uv run coverage combine --keep {' '.join(data_files)}" in runs
+    assert runs[-1] == "uv run coverage report"

@@ -29,12 +29,22 @@ BAD_ANSWERS = {
         {"backends": [], "task_queues": ["dramatiq"], "test_layers": ["unit"]},
         "Dramatiq needs a broker among the backends: add Redis",
     ),
+    "shards:zero": ({"ci_shards": 0}, r"must be an integer from 1 \(no splitting\) to 20, got 0"),
+    "shards:too-many": (
+        {"ci_shards": 21, "ci_provider": "gitlab"},
+        "got 21: past 20 runners each shard's start-up .* outweighs the tests it runs",
+    ),
+    "shards:without-ci": (
+        {"ci_provider": "none", "ci_shards": 2},
+        "ci_shards=2 splits the CI test job, but ci_provider is 'none': choose ci_provider",
+    ),
 }
 BAD_CHOICES = {
     "python:3.9": {"python_version": "3.9"},
     "ci:jenkins": {"ci_provider": "jenkins"},
     "backends:mysql": {"backends": ["mysql"]},
     "coverage:text": {"coverage_threshold": "lots"},
+    "shards:text": {"ci_shards": "many"},
     "queues:huey": {"backends": ["redis"], "task_queues": ["huey"]},
     "queues:broker-kafka": {
         "backends": ["redis", "rabbitmq"],
