@@ -8,6 +8,9 @@ import socket
 from urllib.parse import SplitResult, urlsplit
 
 ALLOW_REMOTE_ENV = "TEST_SERVICES_ALLOW_REMOTE"
+# Test URL variable -> {the application's setting: the server it named before the run},
+# from the app_env setting (DATABASE_URL, or POSTGRES_SERVER + POSTGRES_DB, ...).
+APPLICATION_URLS: dict[str, dict[str, str]] = {}
 
 
 class UnsafeTarget(Exception):
@@ -60,13 +63,14 @@ def check_external_url(url: str, *, test_env: str, app_env: str) -> None:
     ``url`` may list several hosts (``mongodb://a:1,b:2/``, Kafka's ``a:1,b:2``); every
     one of them must be this machine.
     """
-    app_url = os.environ.get(app_env)
-    if app_url and _same_target(app_url, url):
-        raise UnsafeTarget(
-            f"{test_env} points at the same server and database as {app_env}; "
-            f"the suite creates and drops data there. Point {test_env} at a server "
-            "used only for tests."
-        )
+    application = {app_env: os.environ.get(app_env, ""), **APPLICATION_URLS.get(test_env, {})}
+    for setting, app_url in application.items():
+        if app_url and _same_target(app_url, url):
+            raise UnsafeTarget(
+                f"{test_env} points at the same server and database as {setting}; "
+                f"the suite creates and drops data there. Point {test_env} at a server "
+                "used only for tests."
+            )
     remote = [host for host, _ in hosts(url) if not _is_loopback(host)]
     if remote and os.environ.get(ALLOW_REMOTE_ENV) != "1":
         raise UnsafeTarget(
