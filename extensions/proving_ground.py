@@ -15,21 +15,23 @@ from jinja2 import Environment
 from jinja2.ext import Extension
 
 
-def _load_catalog() -> Any:
+def _load(filename: str) -> Any:
     # Loaded by path: copier imports this file by path too, so there is no package.
-    name = "proving_ground_catalog"
+    path = Path(__file__).with_name(filename)
+    name = f"proving_ground_{path.stem}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("catalog.py"))
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ImportError("extensions/catalog.py is missing")
+        raise ImportError(f"extensions/{filename} is missing")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-catalog = _load_catalog()
+catalog = _load("catalog.py")
+adoption = _load("adoption.py")
 
 _PACKAGE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -76,6 +78,7 @@ class ProvingGroundFilters(Extension):
         environment.filters["package_name_error"] = package_name_error
         environment.filters["backends_error"] = backends_error
         environment.filters["docker_health_cmd"] = docker_health_cmd
+        environment.filters.update(adoption.FILTERS)
 
 
 def _packages(services: list[Any], use_async: bool, kind: str) -> list[str]:
@@ -94,17 +97,24 @@ class ProvingGroundContext(ContextHook):
         use_async = bool(context.get("async_fixtures"))
         context["services"] = {service.key: service for service in services}
         context["service_list"] = services
-        test_packages = list(catalog.TEST_PACKAGES)
+        existing = context.get("project_kind") == "existing"
+        test_packages = list(catalog.ADOPTION_TEST_PACKAGES if existing else catalog.TEST_PACKAGES)
         if use_async:
             test_packages += catalog.ASYNC_TEST_PACKAGES
         if "performance" in (context.get("test_layers") or []):
             test_packages += catalog.PERFORMANCE_TEST_PACKAGES
+        system_postgres = context.get("postgres_binaries") not in (None, "auto", "wheel")
         for service in services:
-            test_packages += service.local_packages + service.test_packages
+            local = service.local_packages
+            if existing:
+                local = catalog.ADOPTION_LOCAL_PACKAGES.get(service.key, local)
+            if not (service.key == "postgres" and system_postgres):
+                test_packages += local
+            test_packages += service.test_packages
         layers = context.get("test_layers") or []
-        if {"postgres", "mongo"} & set(backends):
+        if {"postgres", "mongo"} & set(backends) and not existing:
             test_packages += catalog.FACTORY_TEST_PACKAGES
-        if "security" in layers:
+        if "security" in layers and not existing:
             test_packages += catalog.SECURITY_TEST_PACKAGES
         if context.get("html_report"):
             test_packages += catalog.HTML_REPORT_TEST_PACKAGES
@@ -122,6 +132,56 @@ class ProvingGroundContext(ContextHook):
         if "security" in layers:
             context["dev_packages"] += catalog.SECURITY_DEV_PACKAGES
         _add_third_party_apis(context)
+        context["ci_project_dir"] = "."
+        # A new project registers every layer's marker; an existing one those it uses.
+        context["layer_markers"] = {
+            layer: text
+            for layer, text in catalog.LAYER_MARKERS.items()
+            if layer in layers or not existing
+        }
+        # Questions are rendered before every answer is in: the adoption is worked out
+        # once the last one it needs is known.
+        if existing and "coverage_source" in context:
+            _add_adoption(context, services, layers)
+
+
+def _add_adoption(context: dict[str, Any], services: list[Any], layers: list[str]) -> None:
+    """What extensions/adopt.py merges into an existing project (``adoption``)."""
+    # The plumbing imports the clients the example code would have brought.
+    packages = context["test_packages"] + context["runtime_packages"]
+    if "security" in layers:
+        packages += catalog.SECURITY_DEV_PACKAGES
+    mapped = set((context.get("layer_folders") or {}).values())
+    markers = [
+        f"{layer}: {text}" for layer, text in context["layer_markers"].items() if layer in mapped
+    ]
+    markers += [f"{s.key}: uses a real {s.title} server (added automatically)" for s in services]
+    settings: dict[str, Any] = {}
+    if context.get("layer_folders"):
+        settings["layer_folders"] = [f"{k} = {v}" for k, v in context["layer_folders"].items()]
+    if context.get("app_env") and services:
+        settings["app_env"] = [f"{k} = {v}" for k, v in context["app_env"].items()]
+    if "postgres" in context["services"]:
+        settings["postgres_schema"] = context.get("postgres_schema", "none")
+        settings["postgres_session"] = context.get("postgres_session", "sqlalchemy.orm:Session")
+        if context.get("postgres_binaries", "auto") != "auto":
+            settings["postgres_binaries"] = context["postgres_binaries"]
+    repo_root = context["repo_root"]
+    project_dir = adoption.ci_project_dir(context["_copier_conf"]["dst_path"], repo_root)
+    context["ci_project_dir"] = project_dir
+    context["adoption"] = {
+        "group": "test",
+        "packages": list(dict.fromkeys(packages)),
+        "plugin": "tests.plugins",
+        "markers": markers,
+        "settings": settings,
+        "asyncio": bool(context.get("async_fixtures")),
+        "coverage_source": context["coverage_source"],
+        "gitignore": ["reports/", ".coverage", ".coverage.*", "htmlcov/"],
+        "ci_provider": context["ci_provider"],
+        "repo_root": repo_root,
+        "project_dir": project_dir,
+    }
 
 
 def _add_third_party_apis(context: dict[str, Any]) -> None:
