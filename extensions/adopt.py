@@ -97,9 +97,19 @@ def _requirements(document: Any) -> dict[str, list[tuple[str, Requirement]]]:
     return found
 
 
-def _locked_versions(project: Path) -> dict[str, str]:
-    lock = project / "uv.lock"
-    if not lock.is_file():
+def uv_lock_file(project: Path, repo_root: str) -> Path | None:
+    """The project's uv.lock: beside it, or at the root of the uv workspace it is in."""
+    top = (project / repo_root).resolve()
+    for folder in (project, *project.parents):
+        if (folder / "uv.lock").is_file():
+            return folder / "uv.lock"
+        if folder == top:
+            break
+    return None
+
+
+def _locked_versions(lock: Path | None) -> dict[str, str]:
+    if lock is None:
         return {}
     data = tomlkit.parse(lock.read_text())
     return {
@@ -167,7 +177,8 @@ def merge_dependencies(
     project: Path, document: Any, adoption: dict[str, Any], report: Report
 ) -> bool:
     """Add what is missing to the test group; True when pyproject.toml changed."""
-    locked = _locked_versions(project)
+    lock_file = uv_lock_file(project, adoption["repo_root"])
+    locked = _locked_versions(lock_file)
     missing = _missing_packages(document, adoption["packages"], locked, report)
     group_name = adoption["group"]
     changed = False
@@ -187,13 +198,9 @@ def merge_dependencies(
         group.multiline(True)
         report.done.append(f"dependency group {group_name}: {', '.join(missing)}")
         changed = True
-    if _uses_uv(project, document):
+    if lock_file is not None or "uv" in document.get("tool", {}):
         changed |= _sync_default_groups(document, group_name, report)
     return changed
-
-
-def _uses_uv(project: Path, document: Any) -> bool:
-    return (project / "uv.lock").is_file() or "uv" in document.get("tool", {})
 
 
 def _sync_default_groups(document: Any, group_name: str, report: Report) -> bool:
@@ -216,8 +223,8 @@ def _sync_default_groups(document: Any, group_name: str, report: Report) -> bool
     return True
 
 
-def lock(project: Path, report: Report) -> None:
-    if not (project / "uv.lock").is_file():
+def lock(project: Path, repo_root: str, report: Report) -> None:
+    if uv_lock_file(project, repo_root) is None:
         report.notes.append(
             "no uv.lock: install the test group with your tool (pip install --group test, "
             "pdm install -G test, ...)"
@@ -587,7 +594,7 @@ def main(argv: list[str]) -> None:
     if isinstance(settings, IniSettings):
         settings.save()
     if changed_dependencies:
-        lock(project, report)
+        lock(project, adoption["repo_root"], report)
     merge_gitignore(project, adoption["gitignore"], report)
     write_ci(project, adoption, workflow, report)
     report.print()

@@ -354,7 +354,7 @@ def postgres_binaries_error(value: str) -> str:
 
 def ci_project_dir(dst: Any, repo_root: str) -> str:
     """The project's folder relative to the repository root (``.`` when it is the root)."""
-    folder = PurePath(os.path.normpath(str(dst)))
+    folder = PurePath(os.path.abspath(str(dst)))  # copier may be given "."
     root = PurePath(os.path.normpath(str(folder / repo_root)))
     try:
         return folder.relative_to(root).as_posix() or "."

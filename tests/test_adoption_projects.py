@@ -79,12 +79,18 @@ def repository(tmp_path: Path, name: str) -> Path:
 
 
 def adopt(project: Path, template: Path, **answers: Any) -> float:
-    """The documented command: copier copy --trust --defaults <template> <project>."""
+    """The documented command, run in the project's folder:
+    copier copy --trust --defaults <template> ."""
     started = time.perf_counter()
-    run_copy(
-        str(template), project, data=answers, defaults=True, unsafe=True, quiet=True,
-        vcs_ref="v1.0.0",
-    )  # fmt: skip
+    cwd = Path.cwd()
+    os.chdir(project)
+    try:
+        run_copy(
+            str(template), ".", data=answers, defaults=True, unsafe=True, quiet=True,
+            vcs_ref="v1.0.0",
+        )  # fmt: skip
+    finally:
+        os.chdir(cwd)
     return time.perf_counter() - started
 
 
