@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from .conftest import REPO, render
+from .conftest import REPO, UNRENDERED, render, under_ci
 
 ADOPT = REPO / "extensions" / "adopt.py"
 PROJECTS = Path(__file__).parent / "projects"
+# What running a tool in a fixture project leaves there, never part of it.
+CACHES = shutil.ignore_patterns("__pycache__", ".ruff_cache", ".venv", ".pytest_cache")
 
 
 def adoption(**overrides: Any) -> dict[str, Any]:
@@ -65,7 +68,7 @@ def assert_lines_kept(before: str, after: str) -> None:
 def throttle(tmp_path: Path) -> Path:
     """The ratelimit fixture project without its lock (no `uv lock` in these tests)."""
     project = tmp_path / "throttle"
-    shutil.copytree(PROJECTS / "ratelimit", project)
+    shutil.copytree(PROJECTS / "ratelimit", project, ignore=CACHES)
     (project / "uv.lock").unlink()
     return project
 
@@ -197,3 +200,61 @@ def test_adoption_answers_are_validated(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         render(throttle, project_kind="existing", backends=["redis"], **answers)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"ci_provider": "github", "test_layers": ["unit", "security", "performance"]},
+        {"ci_provider": "gitlab", "test_layers": ["unit", "security", "performance"]},
+    ],
+    ids=["github", "gitlab"],
+)
+def test_adoption_writes_valid_ci_and_clean_plumbing(
+    tmp_path: Path, answers: dict[str, Any]
+) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(PROJECTS / "fullstack", root, ignore=CACHES)
+    (root / ".git").mkdir()  # the repository root, as repo_root finds it
+    project = root / "backend"
+    (project / "uv.lock").unlink()  # no `uv lock`: seconds, not a resolution
+    render(project, project_kind="existing", postgres_binaries="system", **answers)
+
+    written = [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts]
+    leftovers = {str(p): UNRENDERED.findall(p.read_text()) for p in written}
+    assert {p: found for p, found in leftovers.items() if found} == {}
+    assert not (project / "src").exists()
+    assert not (project / "tests" / "unit").exists()  # no example tests
+    init = (project / "tests" / "plugins" / "__init__.py").read_text()
+    assert "``-p tests.plugins``" in init  # the docstring says how an adopted project loads it
+    lint = subprocess.run(
+        ["ruff", "check", "--isolated", "--line-length", "100", "--target-version", "py310",
+         # The rules a new project checks its tests with (template/pyproject.toml.jinja).
+         "--select", "E,W,F,I,B,UP,SIM,RUF,PT,S", "--ignore", "S101,S603,S105,S106",
+         str(project / "tests" / "plugins"), str(project / "tests" / "support")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout
+
+    if answers["ci_provider"] == "github":
+        workflow = root / ".github" / "workflows" / "service-tests.yml"
+        data = yaml.safe_load(workflow.read_text())
+        assert data["jobs"]["tests"]["defaults"]["run"]["working-directory"] == "backend"
+        assert "bandit -r app" in workflow.read_text()
+        assert "-m performance" in workflow.read_text()
+        actionlint = shutil.which("actionlint") or shutil.which(
+            Path("~/go/bin/actionlint").expanduser()
+        )
+        if actionlint is None:
+            if under_ci():
+                pytest.fail("actionlint not installed (.ci/run installs it)")
+            pytest.skip("actionlint not installed")
+        checked = subprocess.run([actionlint, str(workflow)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    else:
+        included = root / ".gitlab" / "service-tests.gitlab-ci.yml"
+        data = yaml.safe_load(included.read_text())
+        assert "stages" not in data  # the including pipeline's stages stand
+        assert data[".service-tests-base"]["before_script"] == ["cd backend"]
+        assert data["service-tests"]["artifacts"]["paths"] == ["backend/reports/"]
+        assert "/.gitlab/service-tests.gitlab-ci.yml" in (root / ".gitlab-ci.yml").read_text()

@@ -22,11 +22,10 @@ import pytest
 from copier import run_copy, run_update
 
 from .conftest import REPO
+from .test_adoption import CACHES, PROJECTS
 from .test_generated_suites import find_python, junit_outcomes
 
 pytestmark = pytest.mark.slow
-
-PROJECTS = Path(__file__).parent / "projects"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -71,7 +70,7 @@ def template(tmp_path: Path) -> Path:
 def repository(tmp_path: Path, name: str) -> Path:
     """A fixture project as a user's clone: a git repository, committed."""
     root = tmp_path / name
-    shutil.copytree(PROJECTS / name, root)
+    shutil.copytree(PROJECTS / name, root, ignore=CACHES)
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "the project as it was")
