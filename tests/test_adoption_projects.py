@@ -24,15 +24,9 @@ from copier import run_copy, run_update
 from .conftest import REPO
 from .test_adoption import CACHES, PROJECTS
 from .test_generated_suites import find_python, junit_outcomes
+from .test_update import git
 
 pytestmark = pytest.mark.slow
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
 
 
 def env(**extra: str) -> dict[str, str]:

