@@ -44,12 +44,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    app_env_of(early_config)
+    if not _only_asks_for_help(early_config):
+        app_env_of(early_config)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    app_env_of(config)
+    if not _only_asks_for_help(config):
+        app_env_of(config)
+
+
+def _only_asks_for_help(config: pytest.Config) -> bool:
+    """``pytest --help`` or ``--version``: no servers for that."""
+    known = config.known_args_namespace
+    return bool(getattr(known, "help", False) or getattr(known, "version", False))
 
 
 def app_env_of(config: pytest.Config) -> AppEnv:
