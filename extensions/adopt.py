@@ -440,7 +440,12 @@ def merge_pytest(
         elif settings.lines(key) != (value if isinstance(value, list) else [value]):
             report.notes.append(f"{where} sets {key} its own way; kept it")
     minversion = settings.text("minversion")
-    if minversion and Version(minversion) < Version("8.4"):
+    if not minversion:
+        # An older pytest would not find the plugins (pythonpath applies to -p from 8.4):
+        # this makes it say which version it needs instead.
+        settings.set("minversion", "8.4")
+        report.done.append(f"{where} minversion: 8.4 (pythonpath reaches -p from 8.4 on)")
+    elif Version(minversion) < Version("8.4"):
         report.notes.append(
             f"{where} minversion = {minversion}: the plugins need pytest 8.4 (set 8.4)"
         )

@@ -83,6 +83,7 @@ def test_merge_adds_to_pytest_ini_and_pyproject_and_changes_nothing_else(throttl
     assert_lines_kept(ini_before, ini)
     assert "    -p tests.plugins\n" in ini
     assert "pythonpath = .\n" in ini
+    assert "minversion = 8.4\n" in ini  # an older pytest says so instead of missing -p
     assert "    REDIS_URL = {redis.url}\n" in ini
     assert_lines_kept(pyproject_before, (throttle / "pyproject.toml").read_text())
     pyproject = tomllib.loads((throttle / "pyproject.toml").read_text())
