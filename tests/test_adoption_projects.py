@@ -178,21 +178,17 @@ def test_fastapi_sqlmodel_alembic_backend(tmp_path: Path, template: Path) -> Non
     )
     assert sync.returncode == 0, sync.stderr
 
+    # Beside the project's own 26 tests, the recipe of docs/adoption.md: the app's
+    # session dependency joined to the test's rolled-back transaction (2 tests).
+    recipe = project / "tests" / "api" / "test_rolled_back.py"
+    recipe.write_text(RECIPE)
     outcomes, output, first = run_suite(project, tmp_path / "n2.xml", "-n", "2")
-    assert outcomes == {"passed": 26}, output
+    assert outcomes == {"passed": 28}, output
     assert "postgres: local (postgres in /" in output  # the system's binaries, as answered
     outcomes, output, serial = run_suite(project, tmp_path / "n0.xml", "-n", "0")
-    assert outcomes == {"passed": 26}, output
+    assert outcomes == {"passed": 28}, output
     print(f"first run -n 2: {first:.1f} s, -n 0: {serial:.1f} s")
-
-    # The recipe of docs/adoption.md: the app's session dependency joined to the
-    # test's rolled-back transaction.
-    (project / "tests" / "api" / "test_rolled_back.py").write_text(RECIPE)
-    outcomes, output, _ = run_suite(
-        project, tmp_path / "recipe.xml", "-n", "2", "tests/api/test_rolled_back.py"
-    )
-    assert outcomes == {"passed": 2}, output
-    (project / "tests" / "api" / "test_rolled_back.py").unlink()
+    recipe.unlink()
 
     assert_update_is_clean(root, project, template)
 
