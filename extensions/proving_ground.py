@@ -7,7 +7,9 @@ import keyword
 import re
 import shlex
 import sys
+import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from copier_template_extensions import ContextHook
@@ -15,18 +17,26 @@ from jinja2 import Environment
 from jinja2.ext import Extension
 
 
-def _load(filename: str) -> Any:
-    # Loaded by path: copier imports this file by path too, so there is no package.
+def _load(filename: str) -> ModuleType:
+    """This checkout's own ``extensions/<filename>``, executed afresh.
+
+    ``copier update`` renders the old and the new template version in one process, each
+    from its own checkout, and this file is executed once per checkout. So the module
+    is never looked up in sys.modules, nor left there under a name another checkout
+    could find: it is registered under a one-off name only while it runs (dataclasses
+    look their module up while the classes are made), then dropped.
+    """
     path = Path(__file__).with_name(filename)
-    name = f"proving_ground_{path.stem}"
-    if name in sys.modules:
-        return sys.modules[name]
+    name = f"_proving_ground_{path.stem}_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"extensions/{filename} is missing")
+        raise ImportError(f"{path} is missing")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
     return module
 
 
@@ -71,13 +81,37 @@ def backends_error(backends: list[str]) -> str:
     return ""
 
 
+def _check_checkout(environment: Environment) -> None:
+    """Refuse to serve a Jinja environment made for another template checkout.
+
+    copier-template-extensions executes this file afresh for each environment, from the
+    environment's own checkout. Should a loader ever hand one checkout's module to
+    another's environment (a cached import, ``TemplateExtensionLoader`` not listed first
+    in ``_jinja_extensions``), rendering would silently use the wrong catalog: this
+    stops it with a message instead.
+    """
+    searchpath = getattr(environment.loader, "searchpath", None)
+    if not searchpath:
+        return
+    checkout = Path(__file__).resolve().parent.parent
+    if checkout not in {Path(path).resolve() for path in searchpath}:
+        raise RuntimeError(
+            f"{Path(__file__).name} was loaded from {checkout} but renders the template in "
+            f"{', '.join(map(str, searchpath))}: list "
+            "copier_template_extensions.TemplateExtensionLoader first in _jinja_extensions "
+            "and use copier-template-extensions>=0.3"
+        )
+
+
 class ProvingGroundFilters(Extension):
     def __init__(self, environment: Environment) -> None:
+        _check_checkout(environment)
         super().__init__(environment)
         environment.filters["package_slug"] = package_slug
         environment.filters["package_name_error"] = package_name_error
         environment.filters["backends_error"] = backends_error
         environment.filters["docker_health_cmd"] = docker_health_cmd
+        environment.filters["task_queue_error"] = task_queue_error
         environment.filters.update(adoption.FILTERS)
 
 
@@ -91,16 +125,24 @@ def _packages(services: list[Any], use_async: bool, kind: str) -> list[str]:
 
 
 class ProvingGroundContext(ContextHook):
+    def __init__(self, environment: Environment) -> None:
+        _check_checkout(environment)
+        super().__init__(environment)
+
     def hook(self, context: dict[str, Any]) -> None:
         backends = context.get("backends") or []
         services = catalog.selected(list(backends))
         use_async = bool(context.get("async_fixtures"))
         context["services"] = {service.key: service for service in services}
         context["service_list"] = services
+        # Servers CI runs as service containers; the others come from the local provider.
+        context["ci_service_list"] = [service for service in services if service.ci_container]
         existing = context.get("project_kind") == "existing"
         test_packages = list(catalog.ADOPTION_TEST_PACKAGES if existing else catalog.TEST_PACKAGES)
         if use_async:
             test_packages += catalog.ASYNC_TEST_PACKAGES
+            if "mongo" in backends:
+                test_packages += catalog.BEANIE_TEST_PACKAGES
         if "performance" in (context.get("test_layers") or []):
             test_packages += catalog.PERFORMANCE_TEST_PACKAGES
         system_postgres = context.get("postgres_binaries") not in (None, "auto", "wheel")
@@ -132,6 +174,7 @@ class ProvingGroundContext(ContextHook):
         if "security" in layers:
             context["dev_packages"] += catalog.SECURITY_DEV_PACKAGES
         _add_third_party_apis(context)
+        _add_task_queues(context)
         context["ci_project_dir"] = "."
         # A new project registers every layer's marker; an existing one those it uses.
         context["layer_markers"] = {
@@ -196,3 +239,40 @@ def _add_third_party_apis(context: dict[str, Any]) -> None:
         for package in api.test_packages:
             if package not in context["test_packages"] + context["runtime_packages"]:
                 context["test_packages"].append(package)
+
+
+def _add_task_queues(context: dict[str, Any]) -> None:
+    """Task queues: ``queue_list``, ``queues`` and their packages, deduplicated."""
+    queues = catalog.selected_queues(list(context.get("task_queues") or []))
+    context["queues"] = {queue.key: queue for queue in queues}
+    context["queue_list"] = queues
+    context["queue_broker"] = queue_broker(context)
+    for queue in queues:
+        for package in queue.runtime_packages[context["queue_broker"]]:
+            if package not in context["runtime_packages"]:
+                context["runtime_packages"].append(package)
+        for package in queue.dev_packages:
+            if package not in context["dev_packages"]:
+                context["dev_packages"].append(package)
+
+
+def queue_broker(context: dict[str, Any]) -> str:
+    """The backend the task queues' messages go through: the answer to ``task_broker``
+    when it names a chosen backend, else RabbitMQ when it is chosen, else Redis."""
+    backends = list(context.get("backends") or [])
+    answer = context.get("task_broker")
+    if answer in ("redis", "rabbitmq") and answer in backends:
+        return str(answer)
+    return "rabbitmq" if "rabbitmq" in backends else "redis"
+
+
+def task_queue_error(queue: str, backends: list[str]) -> str:
+    """Why a task queue cannot be chosen with these backends, or '' when it can."""
+    entry = catalog.TASK_QUEUES[queue]
+    if set(entry.brokers) & set(backends):
+        return ""
+    brokers = " or ".join(catalog.SERVICES[key].title for key in entry.brokers)
+    return (
+        f"{entry.title} needs a broker among the backends: add {brokers} to backends "
+        f"(its worker runs for real on that server in tests), or leave {entry.title} out"
+    )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from copier import run_copy
 
-pytest_plugins = ["tests.provisioned"]
+pytest_plugins = ["tests.provisioned", "tests.template_history", "tests.containers"]
 # Fixture projects for the adoption tests carry tests of their own, run only inside them.
 collect_ignore = ["projects"]
 

@@ -1,10 +1,12 @@
 """Servers that no wheel carries, provisioned for the generated suites.
 
-Kafka comes from Apache's jars on Maven Central and FerretDB (MongoDB wire protocol on
-SQLite; no MongoDB binary can be had here) from the Go module proxy, both built by the
-scripts in .ci/provision/ into a cache, so a second run takes milliseconds. A backend
-whose script cannot run here (no JDK, no Go) is skipped with the script's message, and
-fails the run under CI=true: CI must exercise every backend.
+FerretDB (MongoDB wire protocol on SQLite; no MongoDB binary can be had here) is built
+from the Go module proxy by .ci/provision/ferretdb.sh into a cache, so a second run
+takes milliseconds. Kafka needs nothing: generated suites download its jars themselves;
+.ci/provision/kafka.sh fetches them the same way (with a rendered project's own code)
+and lays out a KAFKA_HOME from them for the suite that tests that provider. A backend
+whose script cannot run here (no Go, no network) is skipped with the script's message,
+and fails the run under CI=true: CI must exercise every backend.
 """
 
 from __future__ import annotations
@@ -27,16 +29,24 @@ PROVISION = REPO / ".ci" / "provision"
 
 
 def _provision(script: str) -> Path:
+    return run_provisioning(PROVISION / script, f".{script}.lock")
+
+
+def run_provisioning(script: Path, lock_name: str, timeout: float = 1200) -> Path:
+    """Run a provisioning script once at a time; the path it prints last.
+
+    A script that cannot run here is a skip with its message, and a failure under CI=true.
+    """
     cache = Path(os.environ.get("PROVISION_CACHE") or Path.home() / ".cache" / "proving-ground")
     cache.mkdir(parents=True, exist_ok=True)
     # xdist workers ask at the same time; the first builds, the others wait for it.
-    with (cache / f".{script}.lock").open("w") as lock:
+    with (cache / lock_name).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = subprocess.run(
-            ["bash", str(PROVISION / script)], capture_output=True, text=True, timeout=1200
+            ["bash", str(script)], capture_output=True, text=True, timeout=timeout
         )
     if done.returncode != 0:
-        message = f".ci/provision/{script} failed: {done.stderr.strip()[-1500:]}"
+        message = f"{script.relative_to(REPO)} failed: {done.stderr.strip()[-1500:]}"
         if under_ci():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
@@ -45,13 +55,38 @@ def _provision(script: str) -> Path:
 
 @pytest.fixture(scope="session")
 def kafka_home() -> Path:
-    """A Kafka installation for the generated suites' local provider (KAFKA_HOME)."""
+    """A KAFKA_HOME laid out from the downloaded jars, for the KAFKA_HOME provider."""
     return _provision("kafka.sh")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server_script() -> Path:
+    """Debian's rabbitmq-server (installed if missing) for the generated suites' local
+    provider, which finds it without any setting."""
+    return _provision("rabbitmq.sh")
 
 
 @pytest.fixture(scope="session")
 def ferretdb_binary() -> Path:
     return _provision("ferretdb.sh")
+
+
+def ferretdb_as_documented(project: Path, into: Path) -> Path:
+    """FerretDB built by the one command a generated project's docs/testing.md gives.
+
+    Run as written, but into ``into`` rather than ~/.local/bin and /tmp. The
+    ``ferretdb_binary`` fixture must have run: it checks the module's hash against a
+    pin, which lets this skip sum.golang.org (out of reach here; users have it).
+    """
+    docs = (project / "docs" / "testing.md").read_text()
+    command = next(line for line in docs.splitlines() if "go mod download" in line)
+    command = command.replace("~/.local/bin", str(into / "bin"))
+    command = command.replace("/tmp/ferretdb-src", str(into / "src"))
+    env = {**os.environ, "GOSUMDB": "off"}
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env,
+                          timeout=1200)  # fmt: skip
+    assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
+    return into / "bin" / "ferretdb"
 
 
 @pytest.fixture(scope="session")

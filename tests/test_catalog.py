@@ -56,3 +56,42 @@ def test_images_are_pinned(key: str) -> None:
 def test_test_env_names_follow_the_convention() -> None:
     for key, service in CATALOG.SERVICES.items():
         assert service.test_env == f"TEST_{key.upper()}_URL"
+
+
+def test_kafka_jar_lock_pins_every_jar_and_names_the_local_version() -> None:
+    lines = CATALOG.KAFKA_JARS_LOCK.read_text().splitlines()
+    pinned = [line.split() for line in lines if line and not line.startswith("#")]
+    assert len(pinned) > 40
+    for coordinates, size, sha256 in pinned:
+        assert coordinates.count(":") == 2, coordinates
+        assert int(size) > 0
+        assert len(sha256) == 64
+        assert int(sha256, 16) >= 0
+    broker = [c for c, _, _ in pinned if c.startswith("org.apache.kafka:kafka_2.13:")]
+    assert broker == [f"org.apache.kafka:kafka_2.13:{CATALOG.KAFKA_LOCAL_VERSION}"]
+    assert CATALOG.SERVICES["kafka"].local_version == CATALOG.KAFKA_LOCAL_VERSION
+    # The compose/CI image is another version; the docs say which is which.
+    assert CATALOG.KAFKA_LOCAL_VERSION in CATALOG.SERVICES["kafka"].local_provider
+
+
+QUEUES_OFFERED = [choice["value"] for choice in QUESTIONS["task_queues"]["choices"].values()]
+
+
+def test_every_offered_task_queue_is_in_the_catalog() -> None:
+    assert list(CATALOG.TASK_QUEUES) == QUEUES_OFFERED
+
+
+@pytest.mark.parametrize("key", QUEUES_OFFERED)
+def test_offered_task_queue_has_app_tasks_fixtures_and_examples(key: str) -> None:
+    queue = CATALOG.TASK_QUEUES[key]
+    condition = f"{{% if '{key}' in task_queues %}}"
+    names = {p.name for p in (REPO / "template").rglob("*") if condition in p.name}
+    expected = [
+        f"{queue.app_module}.py",
+        f"{queue.tasks_module}.py",
+        f"{queue.plugin}.py",
+        f"test_{key}_tasks.py",
+    ]
+    for stem in expected:
+        assert any(stem in name for name in names), f"{key}: no {stem}"
+    assert set(queue.brokers) <= set(CATALOG.SERVICES)

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from .conftest import render
+from .provisioned import ferretdb_as_documented
 
 pytestmark = pytest.mark.slow
 
-ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]
+ALL_BACKENDS = ["postgres", "redis", "mongo", "kafka", "s3"]  # RabbitMQ has suites of its own
 ALL_LAYERS = ["unit", "integration", "e2e", "performance", "security"]
-ALL_APIS = ["http_api", "openai", "smtp"]
+ALL_APIS = ["http_api", "openai", "smtp", "supabase_auth"]
 SUITES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "no-backend": {"backends": [], "python_version": "3.11"},
@@ -49,11 +50,12 @@ SUITES: dict[str, dict[str, Any]] = {
         "ci_provider": "gitlab",
         "test_layers": ALL_LAYERS,
     },
-    "all-five-async-all-layers": {
+    "all-five-async-all-layers-kafka-home": {
         "backends": ALL_BACKENDS,
         "async_fixtures": True,
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
+        "kafka_provider": "KAFKA_HOME",
     },
     # Third-party API stand-ins: real local HTTP and SMTP servers.
     "apis-all-no-backend": {"backends": [], "third_party_apis": ALL_APIS, "python_version": "3.11"},
@@ -64,9 +66,11 @@ SUITES: dict[str, dict[str, Any]] = {
     },
     # The optional FastAPI app (web_app).
     # The two named combinations of the stand-ins issue.
+    # Beanie on MongoDB (FerretDB here) and AsyncOpenAI: async.
     "document-store": {
         "backends": ["mongo", "redis", "s3"],
         "third_party_apis": ["openai"],
+        "async_fixtures": True,
         "python_version": "3.11",
     },
     "web-api": {
@@ -74,6 +78,31 @@ SUITES: dict[str, dict[str, Any]] = {
         "backends": ["postgres", "redis"],
         "python_version": "3.11",
         "test_layers": ALL_LAYERS,
+    },
+    # Task queues: real workers on the suite's Redis (the stacks of the queues issue).
+    "fastapi-celery": {
+        "web_app": True,
+        "backends": ["postgres", "redis"],
+        "task_queues": ["celery"],
+        "python_version": "3.11",
+        "test_layers": ALL_LAYERS,
+    },
+    # The ML platform stack: Dramatiq (on Redis, its broker), MLflow (artifacts on the
+    # suite's S3) and Supabase auth, async.
+    "ml-platform": {
+        "backends": ["postgres", "redis", "s3", "mlflow"],
+        "task_queues": ["dramatiq"],
+        "third_party_apis": ["supabase_auth"],
+        "async_fixtures": True,
+        "python_version": "3.11",
+    },
+    # Both queues on RabbitMQ (a vhost per test), results in Redis; the plain RabbitMQ
+    # example over aio-pika.
+    "queues-on-rabbitmq-async": {
+        "backends": ["redis", "rabbitmq"],
+        "task_queues": ["celery", "dramatiq"],
+        "async_fixtures": True,
+        "python_version": "3.11",
     },
     "web-async-postgres-mongo-s3": {
         "web_app": True,
@@ -104,7 +133,7 @@ def find_python(version: str) -> str:
 
 def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
     """Outcome counts, and executed (non-skipped) tests per backend (and per API stand-in,
-    counted as ``api:<key>``)."""
+    counted as ``api:<key>``, and per task queue, as ``queue:<key>``)."""
     outcomes: Counter[str] = Counter()
     per_backend: Counter[str] = Counter()
     for case in ET.parse(report).getroot().iter("testcase"):
@@ -117,25 +146,59 @@ def junit_outcomes(report: Path) -> tuple[Counter[str], Counter[str]]:
                     per_backend[prop.get("value", "")] += 1
                 elif prop.get("name") == "api":
                     per_backend[f"api:{prop.get('value', '')}"] += 1
+                elif prop.get("name") == "task_queue":
+                    per_backend[f"queue:{prop.get('value', '')}"] += 1
     return outcomes, per_backend
 
 
-def servers_env(request: pytest.FixtureRequest, backends: list[str]) -> dict[str, str]:
+def servers_env(
+    request: pytest.FixtureRequest, backends: list[str], project: Path
+) -> dict[str, str]:
     """Where the generated suite finds servers that no wheel carries, and how.
 
-    Kafka: the local provider, through KAFKA_HOME. MongoDB: FerretDB through the url
-    provider (TEST_MONGO_URL), or through the local provider (ferretdb on PATH) when
-    the suite's answers say ``mongo_provider: local``.
+    Kafka: the local provider, from the jars it downloads itself (the machine-wide
+    cache that .ci/provision/kafka.sh fills), or through KAFKA_HOME when the suite's
+    answers say ``kafka_provider: KAFKA_HOME``. RabbitMQ: the local provider, from
+    Debian's rabbitmq-server (installed by .ci/provision/rabbitmq.sh). MongoDB: FerretDB
+    through the url provider (TEST_MONGO_URL), or through the local provider when the
+    suite's answers say ``mongo_provider: local``: ferretdb on PATH, built by the command
+    the project's own docs/testing.md gives.
     """
     env: dict[str, str] = {}
-    if "kafka" in backends:
+    answers = request.node.callspec.params["answers"]
+    if "rabbitmq" in backends:
+        request.getfixturevalue("rabbitmq_server_script")
+    if "kafka" in backends and answers.get("kafka_provider") == "KAFKA_HOME":
         env["KAFKA_HOME"] = str(request.getfixturevalue("kafka_home"))
     if "mongo" in backends:
-        if request.node.callspec.params["answers"].get("mongo_provider") == "local":
-            ferretdb = request.getfixturevalue("ferretdb_binary")
+        if answers.get("mongo_provider") == "local":
+            request.getfixturevalue("ferretdb_binary")  # Go, and the module's hash checked
+            ferretdb = ferretdb_as_documented(project, project.parent / "ferretdb")
             env["PATH"] = f"{ferretdb.parent}{os.pathsep}{os.environ['PATH']}"
         else:
             env["TEST_MONGO_URL"] = request.getfixturevalue("ferretdb_url")
+    return env
+
+
+def synced(project: Path, python_version: str, servers: dict[str, str]) -> dict[str, str]:
+    """``uv sync`` the project; returns the environment its suite runs in: CI=true, the
+    project's Python, these servers, and none of the caller's TEST_/PYTEST_ settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TEST_", "PYTEST_", "KAFKA_HOME"))
+    }
+    env.update(
+        servers,
+        CI="true",
+        UV_PYTHON=find_python(python_version),
+        UV_PYTHON_DOWNLOADS="never",
+        VIRTUAL_ENV="",
+    )
+    sync = subprocess.run(
+        ["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert sync.returncode == 0, sync.stderr
     return env
 
 
@@ -147,27 +210,12 @@ def expected_provider(backend: str, env: dict[str, str]) -> str:
 def test_generated_suite_passes_against_real_servers(
     request: pytest.FixtureRequest, tmp_path: Path, answers: dict[str, Any]
 ) -> None:
-    answers = {k: v for k, v in answers.items() if k != "mongo_provider"}
+    answers = {k: v for k, v in answers.items() if k not in ("mongo_provider", "kafka_provider")}
     backends = answers.get("backends", ["postgres", "redis"])
     project = render(tmp_path / "project", **answers)
     version = answers.get("python_version", "3.12")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TEST_", "PYTEST_", "KAFKA_HOME"))
-    }
-    servers = servers_env(request, backends)
-    env.update(
-        servers,
-        CI="true",
-        UV_PYTHON=find_python(version),
-        UV_PYTHON_DOWNLOADS="never",
-        VIRTUAL_ENV="",
-    )
-    sync = subprocess.run(
-        ["uv", "sync", "-q"], cwd=project, env=env, capture_output=True, text=True
-    )
-    assert sync.returncode == 0, sync.stderr
+    servers = servers_env(request, backends, project)
+    env = synced(project, version, servers)
 
     report = tmp_path / "junit.xml"
     pytest = ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", "--cov"]
@@ -191,8 +239,13 @@ def test_generated_suite_passes_against_real_servers(
         assert per_backend[backend] > 0, f"no {backend} test ran:\n{output}"
         provider = expected_provider(backend, servers)
         assert f"{backend}: {provider}" in run.stdout, output  # the summary names it
+    if "kafka" in backends:
+        source = "KAFKA_HOME=" if "KAFKA_HOME" in servers else "Maven Central"
+        assert f"kafka: local ({source}" in run.stdout, output
     for api in answers.get("third_party_apis", []):
         assert per_backend[f"api:{api}"] > 0, f"no {api} stand-in test ran:\n{output}"
+    for queue in answers.get("task_queues", []):
+        assert per_backend[f"queue:{queue}"] > 0, f"no {queue} worker test ran:\n{output}"
 
     mypy = subprocess.run(
         ["uv", "run", "mypy"], cwd=project, env=env, capture_output=True, text=True

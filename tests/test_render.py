@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from .conftest import UNRENDERED, render, under_ci
-from .test_catalog import OFFERED
+from .test_catalog import CATALOG, OFFERED
 
 COMBINATIONS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -103,12 +103,62 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "python_version": "3.14",
         "test_layers": ["unit", "integration", "e2e", "performance", "security"],
     },
+    # Task queues (task_queues): a real worker on the suite's Redis.
+    "queues:celery-backends:redis": {"backends": ["redis"], "task_queues": ["celery"]},
+    "queues:dramatiq-py3.10-gitlab-unit-only": {
+        "backends": ["redis"],
+        "task_queues": ["dramatiq"],
+        "python_version": "3.10",
+        "ci_provider": "gitlab",
+        "test_layers": ["unit"],
+    },
+    "queues:both-web-async-postgres-redis-s3-py3.14-all-layers": {
+        "web_app": True,
+        "async_fixtures": True,
+        "backends": ["postgres", "redis", "s3"],
+        "task_queues": ["celery", "dramatiq"],
+        "python_version": "3.14",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    "backends:rabbitmq": {"backends": ["rabbitmq"]},
+    "queues:celery-on-rabbitmq-rpc-async-gitlab": {
+        "backends": ["rabbitmq"],
+        "task_queues": ["celery"],
+        "async_fixtures": True,
+        "ci_provider": "gitlab",
+    },
+    "queues:both-broker-redis-with-rabbitmq-web": {
+        "web_app": True,
+        "backends": ["postgres", "redis", "rabbitmq"],
+        "task_queues": ["celery", "dramatiq"],
+        "task_broker": "redis",
+    },
     "web:on-all-five-all-layers-py3.10-gitlab": {
         "web_app": True,
         "backends": ["postgres", "redis", "mongo", "kafka", "s3"],
         "python_version": "3.10",
         "ci_provider": "gitlab",
         "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    # MLflow tracking, Supabase auth, Beanie and AsyncOpenAI (the ML-platform issue).
+    "backends:mlflow-only-gitlab": {"backends": ["mlflow"], "ci_provider": "gitlab"},
+    "ml-platform-py3.10": {
+        "backends": ["postgres", "s3", "mlflow"],
+        "third_party_apis": ["supabase_auth"],
+        "async_fixtures": True,
+        "python_version": "3.10",
+    },
+    "apis:supabase_auth-backends:none-py3.14-all-layers": {
+        "backends": [],
+        "third_party_apis": ["supabase_auth"],
+        "python_version": "3.14",
+        "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+    },
+    "document-store-async-py3.14": {
+        "backends": ["mongo", "redis", "s3"],
+        "third_party_apis": ["openai"],
+        "async_fixtures": True,
+        "python_version": "3.14",
     },
 }
 
@@ -169,11 +219,13 @@ OPTION_PRODUCT = [
 def test_every_stand_in_web_and_report_combination_is_ruff_clean(
     tmp_path: Path, apis: tuple[str, ...], web_app: bool, html_report: bool
 ) -> None:
-    """Every combination of the stand-in, web and report options, on all five backends,
-    async when the web app is on (so both code paths are covered across the product)."""
+    """Every combination of the stand-in, web and report options, on every backend with
+    both task queues (on RabbitMQ), async when the web app is on (so both code paths are covered
+    across the product)."""
     root = render(
         tmp_path / "p",
-        backends=["postgres", "redis", "mongo", "kafka", "s3"],
+        backends=["postgres", "redis", "mongo", "kafka", "s3", "rabbitmq"],
+        task_queues=["celery", "dramatiq"],
         third_party_apis=list(apis),
         web_app=web_app,
         async_fixtures=web_app,
@@ -222,7 +274,10 @@ def test_ci_file_matches_provider(project: tuple[Path, dict[str, Any]]) -> None:
     if ci_file is not None:
         text = ci_file.read_text()
         for backend in answers.get("backends", ["postgres", "redis"]):
-            assert f"TEST_{backend.upper()}_URL" in text
+            # A server that needs a container command comes from the local provider in CI.
+            in_ci = CATALOG.SERVICES[backend].ci_container
+            assert (f"TEST_{backend.upper()}_URL" in text) == in_ci, backend
+            assert (CATALOG.SERVICES[backend].image in text) == in_ci, backend
 
 
 def test_pyproject_reflects_answers(project: tuple[Path, dict[str, Any]]) -> None:
@@ -257,8 +312,14 @@ STAND_IN_FILES = {
     "http_api": ["tests/plugins/http_api.py", "src/{pkg}/partners.py"],
     "openai": ["tests/plugins/openai_api.py", "src/{pkg}/assistant.py"],
     "smtp": ["tests/plugins/smtp.py", "src/{pkg}/mailer.py"],
+    "supabase_auth": ["tests/plugins/supabase_api.py", "src/{pkg}/accounts.py"],
 }
-STAND_IN_PACKAGES = {"http_api": "httpx", "openai": "openai", "smtp": "aiosmtpd"}
+STAND_IN_PACKAGES = {
+    "http_api": "httpx",
+    "openai": "openai",
+    "smtp": "aiosmtpd",
+    "supabase_auth": "supabase",
+}
 
 
 def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) -> None:
@@ -277,7 +338,8 @@ def test_only_chosen_api_stand_ins_appear(project: tuple[Path, dict[str, Any]]) 
         brought_by_web = api == "http_api" and answers.get("web_app", False)
         assert (STAND_IN_PACKAGES[api] in deps) == (api in apis or brought_by_web)
     assert (root / "tests" / "support" / "faults.py").exists() == bool(apis)
-    assert ("pytest-httpserver" in deps) == bool({"http_api", "openai"} & set(apis))
+    http_stand_ins = {"http_api", "openai", "supabase_auth"}
+    assert ("pytest-httpserver" in deps) == bool(http_stand_ins & set(apis))
     assert ("## Third-party API stand-ins" in (root / "docs" / "testing.md").read_text()) == (
         bool(apis)
     )
@@ -402,3 +464,95 @@ def test_ci_saves_and_compares_benchmarks(project: tuple[Path, dict[str, Any]]) 
             bench = next(s for s in config["tests"]["script"] if "--benchmark-only" in s)
         assert " -n" not in bench  # xdist would disable the benchmarks
         assert "--benchmark-autosave" in bench
+
+
+def test_mlflow_beanie_and_async_openai_render_as_chosen(
+    project: tuple[Path, dict[str, Any]],
+) -> None:
+    root, answers = project
+    backends = answers.get("backends", ["postgres", "redis"])
+    apis = answers.get("third_party_apis", [])
+    use_async = answers.get("async_fixtures", False)
+    integration = "integration" in answers.get("test_layers", ["unit", "integration", "e2e"])
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    runtime = " ".join(pyproject["project"]["dependencies"])
+    test_group = " ".join(pyproject["dependency-groups"]["test"])
+    mlflow = "mlflow" in backends
+    # The app gets the client only; the tests get the package with the server.
+    assert ("mlflow-skinny" in runtime) == mlflow
+    assert ('"mlflow>=' in (root / "pyproject.toml").read_text()) == mlflow
+    assert (root / "tests" / "support" / "mlflow_server.py").exists() == mlflow
+    assert any(root.glob("src/*/training.py")) == mlflow
+    plugin = root / "tests" / "plugins" / "mlflow.py"
+    if mlflow:
+        # Artifacts go to the suite's S3 exactly when S3 is chosen.
+        assert ("s3_server" in plugin.read_text()) == ("s3" in backends)
+        compose = yaml.safe_load((root / "compose.test.yaml").read_text())
+        assert compose["services"]["mlflow"]["command"][:2] == ["mlflow", "server"]
+    beanie = "mongo" in backends and use_async
+    assert ("beanie" in test_group) == beanie
+    mongo_plugin = root / "tests" / "plugins" / "mongo.py"
+    assert mongo_plugin.exists() == ("mongo" in backends)
+    if mongo_plugin.exists():
+        assert ("def beanie_database" in mongo_plugin.read_text()) == beanie
+    beanie_tests = root / "tests" / "integration" / "test_beanie_documents.py"
+    assert beanie_tests.exists() == (beanie and integration)
+    openai_plugin = root / "tests" / "plugins" / "openai_api.py"
+    if openai_plugin.exists():
+        assert ("async_openai_client" in openai_plugin.read_text()) == use_async
+    supabase_plugin = root / "tests" / "plugins" / "supabase_api.py"
+    if supabase_plugin.exists():
+        assert ("async_supabase_client" in supabase_plugin.read_text()) == use_async
+    async_openai_tests = root / "tests" / "integration" / "test_assistant_async.py"
+    assert async_openai_tests.exists() == ("openai" in apis and use_async and integration)
+
+
+# Task queues (task_queues).
+QUEUE_FILES = {
+    "celery": [
+        "src/{pkg}/celery_app.py",
+        "src/{pkg}/celery_tasks.py",
+        "tests/plugins/celery_worker.py",
+        "tests/support/celery_results.py",
+    ],
+    "dramatiq": [
+        "src/{pkg}/dramatiq_broker.py",
+        "src/{pkg}/dramatiq_tasks.py",
+        "tests/plugins/dramatiq_worker.py",
+        "tests/support/dramatiq_results.py",
+    ],
+}
+
+
+def test_task_queues_render_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
+    root, answers = project
+    queues = answers.get("task_queues", [])
+    backends = answers.get("backends", ["postgres", "redis"])
+    layers = answers.get("test_layers", ["unit", "integration", "e2e"])
+    package = next(p.name for p in (root / "src").iterdir())
+    plugins = (root / "tests" / "plugins" / "__init__.py").read_text()
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    runtime = pyproject["project"]["dependencies"]
+    broker = answers.get("task_broker")
+    if broker not in backends:
+        broker = "rabbitmq" if "rabbitmq" in backends else "redis"
+    for queue, files in QUEUE_FILES.items():
+        chosen = queue in queues
+        for file in files:
+            assert (root / file.format(pkg=package)).exists() == chosen, file
+        assert (f"tests.plugins.{queue}_worker" in plugins) == chosen
+        assert any(dep.startswith(queue) for dep in runtime) == chosen
+        if chosen and broker == "rabbitmq":
+            assert "tests.plugins.rabbitmq" in plugins
+            settings = (root / "tests" / "plugins" / f"{queue}_worker.py").read_text()
+            assert "rabbitmq_url" in settings  # messages go through the test's vhost
+        example = root / "tests" / "integration" / f"test_{queue}_tasks.py"
+        assert example.exists() == (chosen and "integration" in layers)
+    dev = " ".join(map(str, pyproject["dependency-groups"]["dev"]))
+    assert ("celery-types" in dev) == ("celery" in queues)
+    # The per-test Redis namespace comes with Redis, queues or not.
+    assert ("tests.plugins.redis_namespace" in plugins) == ("redis" in backends)
+    e2e = root / "tests" / "e2e" / "test_signup_tasks.py"
+    assert e2e.exists() == (
+        "celery" in queues and answers.get("web_app", False) and "e2e" in layers
+    )

@@ -177,3 +177,79 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+def test_pubsub_isolation_test_fails_without_the_namespace(project: Path) -> None:
+    """Redis channels are server-wide: the generated isolation test passes with the
+    per-test namespace and catches the cross-talk once the namespace is taken away."""
+    test = "tests/integration/test_redis_channels.py"
+    namespaced = pytest_in(project, "-p", "no:randomly", test, "-k", "another_tests_namespace")
+    assert namespaced.returncode == 0, namespaced.stdout[-3000:]
+    assert "1 passed" in namespaced.stdout
+
+    module = project / "tests" / "support" / "redis_namespaces.py"
+    original = module.read_text()
+    prefixed = '    def channel(self, name: str) -> str:\n        return f"{self.prefix}:{name}"'
+    assert prefixed in original
+    bare_name = prefixed.replace('f"{self.prefix}:{name}"', "name")
+    module.write_text(original.replace(prefixed, bare_name))
+    try:
+        bare = pytest_in(project, "-p", "no:randomly", test, "-k", "another_tests_namespace")
+    finally:
+        module.write_text(original)
+    assert bare.returncode == 1, bare.stdout[-3000:]
+    assert "cross-talk: another test's subscriber heard 'order-2 paid'" in bare.stdout
+
+
+RABBITMQ_SPARES_FOREIGN_VHOSTS = """
+import json, signal
+from tests.support.processes import stop_process_group, _alive
+from tests.support.rabbitmq import management_api, run_vhosts, start_local
+from tests.support.run import Run
+from tests.support.safety import UnsafeTarget
+
+run = Run.create(1)
+endpoint = start_local(run)
+epmd = run.read_state("rabbitmq-epmd-process")["pid"]
+api = management_api(endpoint)
+ours = run_vhosts(run, endpoint)
+made = ours.create()
+# Someone else's vhosts: one with no relation to the run, one that copies our prefix
+# but was not marked by this run on the server.
+api.request("PUT", "vhosts/app_data", {"description": "the app's"})
+lookalike = f"pgt_{run.id}_main_99"
+api.request("PUT", f"vhosts/{lookalike}", {"description": "not ours"})
+outcome = {}
+try:
+    ours.delete(lookalike)
+except UnsafeTarget as error:
+    outcome["refused"] = str(error)
+ours.delete_all()
+outcome["left"] = sorted(v["name"] for v in api.vhosts())
+outcome["made"] = made
+stop_process_group(endpoint.pid, signal.SIGTERM)
+stop_process_group(epmd, signal.SIGKILL)
+outcome["alive"] = [pid for pid in (endpoint.pid, epmd) if _alive(pid)]
+run.remove()
+print(json.dumps(outcome))
+"""
+
+
+def test_rabbitmq_deletes_only_vhosts_the_server_marks_as_this_runs(
+    tmp_path_factory: pytest.TempPathFactory, rabbitmq_server_script: Path
+) -> None:
+    root = render(
+        tmp_path_factory.mktemp("rabbitmq") / "project",
+        python_version="3.11",
+        backends=["rabbitmq"],
+        test_layers=["unit"],
+    )
+    sync = subprocess.run(["uv", "sync", "-q"], cwd=root, env=clean_env(), capture_output=True)
+    assert sync.returncode == 0, sync.stderr
+    outcome = json.loads(python_in(root, RABBITMQ_SPARES_FOREIGN_VHOSTS).splitlines()[-1])
+
+    assert "does not mark it as made by this run" in outcome["refused"]
+    assert "app_data" in outcome["left"]
+    assert any(name.endswith("_main_99") for name in outcome["left"])  # the lookalike
+    assert outcome["made"] not in outcome["left"]  # ours, marked, was deleted
+    assert outcome["alive"] == []  # the node and its own epmd are gone

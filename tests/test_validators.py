@@ -21,12 +21,26 @@ BAD_ANSWERS = {
         {"test_layers": ["e2e"], "backends": []},
         "without a backend, integration and e2e tests have nothing to test",
     ),
+    "queues:celery-without-broker": (
+        {"backends": ["postgres"], "task_queues": ["celery"]},
+        "Celery needs a broker among the backends: add Redis or RabbitMQ to backends",
+    ),
+    "queues:dramatiq-without-backends": (
+        {"backends": [], "task_queues": ["dramatiq"], "test_layers": ["unit"]},
+        "Dramatiq needs a broker among the backends: add Redis",
+    ),
 }
 BAD_CHOICES = {
     "python:3.9": {"python_version": "3.9"},
     "ci:jenkins": {"ci_provider": "jenkins"},
     "backends:mysql": {"backends": ["mysql"]},
     "coverage:text": {"coverage_threshold": "lots"},
+    "queues:huey": {"backends": ["redis"], "task_queues": ["huey"]},
+    "queues:broker-kafka": {
+        "backends": ["redis", "rabbitmq"],
+        "task_queues": ["celery"],
+        "task_broker": "kafka",
+    },
 }
 
 

@@ -1,8 +1,10 @@
 """Pytest plugin: tests cannot open connections to other machines.
 
 Allowed: loopback (127.0.0.0/8, ::1), Unix sockets, the hosts named by the suite's
-service URLs (every ``TEST_*_URL``), the Docker daemon of ``DOCKER_HOST`` and the hosts
-listed in ``TEST_NETWORK_ALLOW``. Anything else raises ``NetworkBlocked`` from
+service URLs (every ``TEST_*_URL``), the Docker daemon of ``DOCKER_HOST``, the host at
+which the docker provider's containers are reached (as testcontainers reports it:
+``TESTCONTAINERS_HOST_OVERRIDE``, or a gateway when pytest itself runs in a container)
+and the hosts listed in ``TEST_NETWORK_ALLOW``. Anything else raises ``NetworkBlocked`` from
 ``connect()`` itself, before a packet leaves the machine. ``TEST_NETWORK_ALLOW=*`` lifts
 the guard; ``@pytest.mark.allow_network`` lifts it for one test.
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from ..support.docker import HOST_OVERRIDE_ENVS, container_hosts, expected_container_host
 from ..support.safety import hosts
 
 ALLOW_ENV = "TEST_NETWORK_ALLOW"
@@ -56,15 +59,17 @@ class Guard:
         if self._allowed(host):
             return
         raise NetworkBlocked(
-            f"test tried to connect to {host}:{port}, which is not this machine; tests "
-            f"may reach loopback and the hosts of the TEST_*_URL settings only. Add the "
-            f"host to {ALLOW_ENV} (comma-separated, or * for any), or mark the test "
-            f"@pytest.mark.{_MARKER}."
+            f"network guard: test tried to connect to {host}:{port}, which is not this "
+            f"machine; tests may reach loopback and the hosts of the TEST_*_URL settings "
+            f"only. Add the host to {ALLOW_ENV} (comma-separated, or * for any), or mark "
+            f"the test @pytest.mark.{_MARKER}."
         )
 
     def _allowed(self, host: str) -> bool:
         host = host.strip("[]").partition("%")[0]  # [::1], fe80::1%eth0
         if host in self.allowed_hosts or host == "localhost" or host.endswith(".localhost"):
+            return True
+        if host in container_hosts:  # the docker provider's, known once a container runs
             return True
         try:
             ip = ipaddress.ip_address(host)
@@ -76,7 +81,7 @@ class Guard:
         if ip.is_loopback or str(ip) in self._allowed_addresses:
             return True
         # Service hosts given by name (CI aliases): compare with what they resolve to now.
-        for name in self.allowed_hosts:
+        for name in self.allowed_hosts | container_hosts:
             self._allowed_addresses.update(str(info[4][0]) for info in _resolve(name))
         return str(ip) in self._allowed_addresses
 
@@ -94,6 +99,8 @@ def allowed_hosts(environ: dict[str, str] | os._Environ[str]) -> set[str]:
     for name, value in environ.items():
         if _SERVICE_URL_ENV.fullmatch(name) or name == "DOCKER_HOST":
             found.update(host for host, _ in hosts(value) if host)
+        elif name in HOST_OVERRIDE_ENVS and value:
+            found.add(value.strip().lower())
     extra = environ.get(ALLOW_ENV, "")
     found.update(h.strip().lower() for h in extra.split(",") if h.strip() and h.strip() != "*")
     return found
@@ -150,8 +157,12 @@ def pytest_report_header(config: pytest.Config) -> str:
     guard, _ = config.stash[_GUARD_KEY]
     if guard.allow_all:
         return f"network guard: off ({ALLOW_ENV}=*)"
-    extra = ", ".join(sorted(guard.allowed_hosts - {"127.0.0.1", "::1", "localhost"}))
-    return "network guard: loopback only" + (f", and {extra}" if extra else "")
+    extra = sorted(guard.allowed_hosts - {"127.0.0.1", "::1", "localhost"})
+    docker = expected_container_host()
+    if docker is not None:
+        extra = [host for host in extra if host != docker.lower()]
+        extra.append(f"{docker} (the docker provider's containers)")
+    return "network guard: loopback only" + (f", and {', '.join(extra)}" if extra else "")
 
 
 @pytest.hookimpl(wrapper=True)

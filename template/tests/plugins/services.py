@@ -10,12 +10,14 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..support.docker import remove_container
+from ..support.docker import allow_container_host, remove_run_containers
 from ..support.processes import stop_process_group
 from ..support.providers import (
     REGISTRY,
@@ -147,9 +149,27 @@ def _plan(name: str, test_env: str, pins: dict[str, str]) -> str:
                 return f"local ({REGISTRY[name].describe_local()})"
             except NotAvailable as reason:
                 skipped.append(str(reason))
+        elif len(order(name, pins)) == 1:
+            return "docker (testcontainers, pinned), if a daemon answers" + _slower(name)
         else:
             return "docker (testcontainers), if a daemon answers"
     return "none: " + "; ".join(skipped)
+
+
+# What describe_local() raises when there is no usable local server.
+_NO_LOCAL_SERVER = (NotAvailable, OSError, subprocess.SubprocessError)
+
+
+def _slower(name: str) -> str:
+    """Why a pinned docker provider costs seconds, when a local server could be had."""
+    try:
+        local = REGISTRY[name].describe_local()
+    except _NO_LOCAL_SERVER:
+        return ""
+    return (
+        f"; a container takes seconds to start (image, init, readiness), and the local "
+        f"provider ({local}) is available: --services=auto"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -199,7 +219,9 @@ class Services:
 
     def endpoint(self, backend: Backend) -> Endpoint:
         try:
-            return acquire(backend, self.run, self.pins)
+            endpoint = acquire(backend, self.run, self.pins)
+            allow_container_host(endpoint)  # the network guard lets the clients reach it
+            return endpoint
         except ServiceUnavailable as error:
             if self.required:
                 pytest.fail(f"{error} (--require-services is on)", pytrace=False)
@@ -232,9 +254,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             if endpoint.started_in is not None
             else ""
         )
-        lines.append(
-            f"{name}: {endpoint.provider} ({endpoint.source}), {endpoint.version}{started}"
-        )
+        where = endpoint.extra.get("container_host")
+        reached = f", reached at {where}" if where and where != "127.0.0.1" else ""
+        source = f"{endpoint.source}{reached}"
+        lines.append(f"{name}: {endpoint.provider} ({source}), {endpoint.version}{started}")
     if lines:
         terminalreporter.write_sep("-", "services")
         for line in lines:
@@ -253,10 +276,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         endpoint = Endpoint(**state)
         if endpoint.pid is not None:
             stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
-        elif endpoint.container_id is not None:
-            remove_container(endpoint.container_id)
-        elif backend.cleanup is not None:
+        elif endpoint.container_id is None and backend.cleanup is not None:
             backend.cleanup(run, endpoint)
+    # Containers, also those of starts that never completed: by id and by run label.
+    for error in remove_run_containers(run):
+        print(f"services: a container of run {run.id} was not removed: {error}", file=sys.stderr)
     for name, state in states.items():
         if name.endswith("-process"):  # a server whose start did not complete
             stop_process_group(state["pid"], signal.SIGKILL)

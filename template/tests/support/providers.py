@@ -143,6 +143,8 @@ def acquire(backend: Backend, run: Run, pins: dict[str, str]) -> Endpoint:
 def _fix(backend: Backend, tried: dict[str, str]) -> str:
     if "local" in tried:
         return backend.fix
+    if tried.get("docker", "").startswith("failed to start"):
+        return "fix the cause the docker provider reported, or use --services=auto"
     if "docker" in tried:
         return "start a Docker daemon (or set DOCKER_HOST), or use --services=auto"
     return f"set {backend.test_env}, or use --services=auto"
@@ -154,7 +156,7 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
         if provider == "url" and not os.environ.get(backend.test_env):
             tried["url"] = f"{backend.test_env} is not set"
             continue
-        if provider == "local":
+        if provider in ("local", "docker"):  # both start what must die with the run
             with run.lock("reaper"):
                 ensure_reaper(run)
         started = time.perf_counter()

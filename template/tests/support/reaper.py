@@ -1,4 +1,5 @@
-"""Stop a test run's servers and remove its directory once the run's owner is gone.
+"""Stop a test run's servers (processes and the docker provider's containers) and remove
+its directory once the run's owner is gone.
 
 Started by the first server of a run as ``python -I -S reaper.py OWNER_PID RUN_DIR``.
 It covers what pytest's own teardown cannot: ``kill -9`` of pytest, a crash, a closed
@@ -10,6 +11,7 @@ milliseconds.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import select
@@ -48,7 +50,30 @@ def reap(run_dir: Path) -> None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     kill(pid, signal.SIGKILL)
     time.sleep(0.1)  # let the killed servers release their files
+    remove_containers(run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# --- containers of the docker provider ------------------------------------------------
+# After the processes above (so no worker is left to start another one): every container
+# the run's <backend>-container.json states name, by id and by the run's labels, with
+# its volumes. docker_api.py is loaded by path: -I keeps this file's folder off sys.path.
+
+
+def remove_containers(run_dir: Path) -> None:
+    if not any(run_dir.glob("*-container.json")):
+        return
+    source = Path(__file__).with_name("docker_api.py")
+    spec = importlib.util.spec_from_file_location("docker_api", source)
+    if spec is None or spec.loader is None:
+        return
+    docker_api = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docker_api)
+    for error in docker_api.remove_run_containers(run_dir):
+        print(f"reaper: {error}", file=sys.stderr)
+
+
+# --- end of the docker provider's part ------------------------------------------------
 
 
 def main() -> None:

@@ -65,3 +65,26 @@ def test_the_allowed_hosts_come_from_service_urls() -> None:
 @pytest.mark.allow_network
 def test_the_marker_lifts_the_guard_for_one_test(network_guard: Guard) -> None:
     assert not network_guard.active
+
+
+def test_the_docker_providers_container_host_is_allowed_once_it_is_known(
+    network_guard: Guard,
+) -> None:
+    # testcontainers may report a gateway address (pytest inside a CI job container with
+    # the host's Docker socket): the docker provider registers it when a container runs.
+    from tests.support.docker import container_hosts
+
+    host, port = UNREACHABLE
+    with pytest.raises(NetworkBlocked):
+        network_guard.check(socket.AF_INET, (host, port))
+    container_hosts.add(host)
+    try:
+        network_guard.check(socket.AF_INET, (host, port))  # checks only: nothing is sent
+    finally:
+        container_hosts.discard(host)
+
+
+def test_the_testcontainers_host_override_is_allowed() -> None:
+    from tests.plugins.network_guard import allowed_hosts
+
+    assert allowed_hosts({"TESTCONTAINERS_HOST_OVERRIDE": "Docker.Example"}) == {"docker.example"}
