@@ -22,6 +22,8 @@ _BACKEND_CLIENTS = {
     "mongo": ("pymongo", "motor", "beanie", "mongoengine"),
     "kafka": ("confluent-kafka", "aiokafka", "kafka-python", "faststream"),
     "s3": ("boto3", "aioboto3", "aiobotocore", "s3fs"),
+    "rabbitmq": ("pika", "aio-pika", "aiormq"),
+    "mlflow": ("mlflow", "mlflow-skinny"),
 }
 # Settings variables an application commonly reads, and the value the suite gives each.
 KNOWN_SETTINGS = {
@@ -51,6 +53,8 @@ KNOWN_SETTINGS = {
     },
     "kafka": {"KAFKA_BOOTSTRAP_SERVERS": "{kafka.url}"},
     "s3": {"AWS_ENDPOINT_URL": "{s3.url}", "S3_ENDPOINT_URL": "{s3.url}"},
+    "rabbitmq": {"RABBITMQ_URL": "{rabbitmq.url}", "AMQP_URL": "{rabbitmq.url}"},
+    "mlflow": {"MLFLOW_TRACKING_URI": "{mlflow.url}"},
 }
 LAYERS = ("unit", "integration", "e2e", "performance", "security")
 # Files the template writes in an existing project: none may be the project's already.
