@@ -97,9 +97,21 @@ def _dependency_names(dst: str) -> set[str]:
     return names
 
 
-def detected_kind(dst: Any) -> str:
-    """``existing`` when the destination already holds a Python project."""
+def _our_answers(folder: Path, answers_file: str) -> bool:
+    """Whether the folder holds answers this template recorded (a project it made)."""
+    answers = folder / answers_file
+    if not answers.is_file():
+        return False
+    keys = {line.split(":", 1)[0] for line in answers.read_text(errors="replace").splitlines()}
+    return {"backends", "test_layers"} <= keys
+
+
+def detected_kind(dst: Any, answers_file: Any = ".copier-answers.yml") -> str:
+    """``existing`` when the destination already holds a Python project that this
+    template did not make (a project it made before project_kind existed was new)."""
     folder = _path(dst)
+    if _our_answers(folder, str(answers_file)):
+        return "new"
     markers = ("pyproject.toml", "setup.py", "setup.cfg")
     return "existing" if any((folder / name).exists() for name in markers) else "new"
 
@@ -226,8 +238,7 @@ def _is_update(dst: Path, answers_file: str) -> bool:
         pass
     if any(_COPIER_TEMP.match(part) for part in dst.parts):
         return True  # copier update renders old and new versions in temporary folders
-    answers = dst / answers_file
-    return answers.is_file() and "project_kind:" in answers.read_text(errors="replace")
+    return _our_answers(dst, answers_file)
 
 
 def adoption_error(kind: str, dst: Any, answers_file: Any) -> str:

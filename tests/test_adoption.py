@@ -8,6 +8,7 @@ end to end, for real, in test_adoption_projects.py.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import yaml
 from .conftest import REPO, UNRENDERED, render, under_ci
 
 ADOPT = REPO / "extensions" / "adopt.py"
+ADOPTION = REPO / "extensions" / "adoption.py"
 PROJECTS = Path(__file__).parent / "projects"
 # What running a tool in a fixture project leaves there, never part of it.
 CACHES = shutil.ignore_patterns("__pycache__", ".ruff_cache", ".venv", ".pytest_cache")
@@ -259,3 +261,22 @@ def test_adoption_writes_valid_ci_and_clean_plumbing(
         assert data[".service-tests-base"]["before_script"] == ["cd backend"]
         assert data["service-tests"]["artifacts"]["paths"] == ["backend/reports/"]
         assert "/.gitlab/service-tests.gitlab-ci.yml" in (root / ".gitlab-ci.yml").read_text()
+
+
+def test_a_project_the_template_made_is_not_taken_for_an_existing_one(
+    tmp_path: Path, throttle: Path
+) -> None:
+    """Projects made before project_kind existed have no answer for it: copier update
+    takes the default, which must say new for them (their answers are this template's)."""
+    spec = importlib.util.spec_from_file_location("adoption_under_test", ADOPTION)
+    assert spec is not None
+    assert spec.loader is not None
+    adoption_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(adoption_module)
+    made = render(tmp_path / "made", backends=["redis"])
+    answers = made / ".copier-answers.yml"
+    answers.write_text(
+        "".join(line for line in answers.read_text().splitlines(True) if "project_kind" not in line)
+    )
+    assert adoption_module.detected_kind(made, ".copier-answers.yml") == "new"
+    assert adoption_module.detected_kind(throttle, ".copier-answers.yml") == "existing"
