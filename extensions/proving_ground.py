@@ -17,17 +17,17 @@ from jinja2 import Environment
 from jinja2.ext import Extension
 
 
-def _load_catalog() -> ModuleType:
-    """This checkout's own ``extensions/catalog.py``, executed afresh.
+def _load(filename: str) -> ModuleType:
+    """This checkout's own ``extensions/<filename>``, executed afresh.
 
     ``copier update`` renders the old and the new template version in one process, each
-    from its own checkout, and this file is executed once per checkout. So the catalog
+    from its own checkout, and this file is executed once per checkout. So the module
     is never looked up in sys.modules, nor left there under a name another checkout
     could find: it is registered under a one-off name only while it runs (dataclasses
     look their module up while the classes are made), then dropped.
     """
-    path = Path(__file__).with_name("catalog.py")
-    name = f"_proving_ground_catalog_{uuid.uuid4().hex}"
+    path = Path(__file__).with_name(filename)
+    name = f"_proving_ground_{path.stem}_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"{path} is missing")
@@ -40,7 +40,8 @@ def _load_catalog() -> ModuleType:
     return module
 
 
-catalog = _load_catalog()
+catalog = _load("catalog.py")
+adoption = _load("adoption.py")
 
 _PACKAGE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -135,6 +136,7 @@ class ProvingGroundFilters(Extension):
         environment.filters["docker_health_cmd"] = docker_health_cmd
         environment.filters["task_queue_error"] = task_queue_error
         environment.filters["ci_shards_error"] = ci_shards_error
+        environment.filters.update(adoption.FILTERS)
 
 
 def _packages(services: list[Any], use_async: bool, kind: str) -> list[str]:
@@ -159,19 +161,26 @@ class ProvingGroundContext(ContextHook):
         context["service_list"] = services
         # Servers CI runs as service containers; the others come from the local provider.
         context["ci_service_list"] = [service for service in services if service.ci_container]
-        test_packages = list(catalog.TEST_PACKAGES)
+        existing = context.get("project_kind") == "existing"
+        test_packages = list(catalog.ADOPTION_TEST_PACKAGES if existing else catalog.TEST_PACKAGES)
         if use_async:
             test_packages += catalog.ASYNC_TEST_PACKAGES
             if "mongo" in backends:
                 test_packages += catalog.BEANIE_TEST_PACKAGES
         if "performance" in (context.get("test_layers") or []):
             test_packages += catalog.PERFORMANCE_TEST_PACKAGES
+        system_postgres = context.get("postgres_binaries") not in (None, "auto", "wheel")
         for service in services:
-            test_packages += service.local_packages + service.test_packages
+            local = service.local_packages
+            if existing:
+                local = catalog.ADOPTION_LOCAL_PACKAGES.get(service.key, local)
+            if not (service.key == "postgres" and system_postgres):
+                test_packages += local
+            test_packages += service.test_packages
         layers = context.get("test_layers") or []
-        if {"postgres", "mongo"} & set(backends):
+        if {"postgres", "mongo"} & set(backends) and not existing:
             test_packages += catalog.FACTORY_TEST_PACKAGES
-        if "security" in layers:
+        if "security" in layers and not existing:
             test_packages += catalog.SECURITY_TEST_PACKAGES
         if context.get("html_report"):
             test_packages += catalog.HTML_REPORT_TEST_PACKAGES
@@ -195,6 +204,56 @@ class ProvingGroundContext(ContextHook):
             context["dev_packages"] += catalog.SECURITY_DEV_PACKAGES
         _add_third_party_apis(context)
         _add_task_queues(context)
+        context["ci_project_dir"] = "."
+        # A new project registers every layer's marker; an existing one those it uses.
+        context["layer_markers"] = {
+            layer: text
+            for layer, text in catalog.LAYER_MARKERS.items()
+            if layer in layers or not existing
+        }
+        # Questions are rendered before every answer is in: the adoption is worked out
+        # once the last one it needs is known.
+        if existing and "coverage_source" in context:
+            _add_adoption(context, services, layers)
+
+
+def _add_adoption(context: dict[str, Any], services: list[Any], layers: list[str]) -> None:
+    """What extensions/adopt.py merges into an existing project (``adoption``)."""
+    # The plumbing imports the clients the example code would have brought.
+    packages = context["test_packages"] + context["runtime_packages"]
+    if "security" in layers:
+        packages += catalog.SECURITY_DEV_PACKAGES
+    mapped = set((context.get("layer_folders") or {}).values())
+    markers = [
+        f"{layer}: {text}" for layer, text in context["layer_markers"].items() if layer in mapped
+    ]
+    markers += [f"{s.key}: uses a real {s.title} server (added automatically)" for s in services]
+    settings: dict[str, Any] = {}
+    if context.get("layer_folders"):
+        settings["layer_folders"] = [f"{k} = {v}" for k, v in context["layer_folders"].items()]
+    if context.get("app_env") and services:
+        settings["app_env"] = [f"{k} = {v}" for k, v in context["app_env"].items()]
+    if "postgres" in context["services"]:
+        settings["postgres_schema"] = context.get("postgres_schema", "none")
+        settings["postgres_session"] = context.get("postgres_session", "sqlalchemy.orm:Session")
+        if context.get("postgres_binaries", "auto") != "auto":
+            settings["postgres_binaries"] = context["postgres_binaries"]
+    repo_root = context["repo_root"]
+    project_dir = adoption.ci_project_dir(context["_copier_conf"]["dst_path"], repo_root)
+    context["ci_project_dir"] = project_dir
+    context["adoption"] = {
+        "group": "test",
+        "packages": list(dict.fromkeys(packages)),
+        "plugin": "tests.plugins",
+        "markers": markers,
+        "settings": settings,
+        "asyncio": bool(context.get("async_fixtures")),
+        "coverage_source": context["coverage_source"],
+        "gitignore": ["reports/", ".coverage", ".coverage.*", "htmlcov/"],
+        "ci_provider": context["ci_provider"],
+        "repo_root": repo_root,
+        "project_dir": project_dir,
+    }
 
 
 def _add_third_party_apis(context: dict[str, Any]) -> None:

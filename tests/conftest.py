@@ -11,6 +11,8 @@ import pytest
 from copier import run_copy
 
 pytest_plugins = ["tests.provisioned", "tests.template_history", "tests.containers"]
+# Fixture projects for the adoption tests carry tests of their own, run only inside them.
+collect_ignore = ["projects"]
 
 REPO = Path(__file__).resolve().parent.parent
 # Any Jinja left in output: "{{", "{%" or "{#", but not GitHub's "${{ ... }}".

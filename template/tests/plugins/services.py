@@ -7,6 +7,7 @@ and the teardown that stops every server the run started.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -37,6 +38,8 @@ LAYERS = ("unit", "integration", "e2e", "performance", "security")
 RUN_KEY = pytest.StashKey[Run]()
 PINS_KEY = pytest.StashKey[dict[str, str]]()
 TESTS_ROOT = Path(__file__).resolve().parent.parent
+# How an xdist worker finds its run before xdist hands it over (see ensure_run).
+SHARED_RUN_ENV = "PYTEST_SERVICES_SHARED_RUN"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,38 +56,84 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="fail, rather than skip, tests whose backend is unavailable (default under CI=true)",
     )
+    parser.addini(
+        "layer_folders",
+        type="linelist",
+        default=[],
+        help="test folders and the layer marker their tests get, one 'folder = marker' a "
+        "line (paths from the rootdir); default: tests/<layer> for each layer",
+    )
+
+
+def option(config: pytest.Config, name: str) -> Any:
+    """A command-line option, also while the initial conftests load (before parsing ends)."""
+    value = config.getoption(name, default=None)
+    if value is None:
+        value = getattr(config.known_args_namespace, name.lstrip("-").replace("-", "_"), None)
+    return value
 
 
 def _required(config: pytest.Config) -> bool:
-    option = config.getoption("--require-services")
-    if option is not None:
-        return bool(option)
+    required = option(config, "--require-services")
+    if required is not None:
+        return bool(required)
     return running_in_ci()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    pins = _pins(config)  # a bad value is a usage error, before anything runs
-    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        run = Run.from_shared(workerinput["services_run"], workerinput["workerid"])
+    pins_of(config)  # a bad value is a usage error, before anything runs
+    ensure_run(config)
+
+
+def pins_of(config: pytest.Config) -> dict[str, str]:
+    """The ``--services`` pins, parsed once; also before option parsing has ended."""
+    if PINS_KEY not in config.stash:
+        try:
+            config.stash[PINS_KEY] = parse_pins(option(config, "--services"), list(REGISTRY))
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+    return config.stash[PINS_KEY]
+
+
+def ensure_run(config: pytest.Config) -> Run:
+    """This process's run: made by the controller, joined by its xdist workers.
+
+    Usually called from pytest_configure; the app_env plugin calls it earlier, while
+    the initial conftests load, when xdist has not yet told a worker its run. So the
+    controller also leaves its run in the environment its workers inherit.
+    """
+    if RUN_KEY in config.stash:
+        return config.stash[RUN_KEY]
+    shared = _shared_run(config)
+    if shared is not None:
+        run = Run.from_shared(shared, os.environ["PYTEST_XDIST_WORKER"])
         write_record(
             run.dir / f"{run.worker}-worker.json", {"kind": "worker", **identity(os.getpid())}
         )
     else:
         run = Run.create(worker_count=_worker_count(config))
+        os.environ[SHARED_RUN_ENV] = json.dumps(run.shared())
     config.stash[RUN_KEY] = run
-    config.stash[PINS_KEY] = pins
+    return run
 
 
-def _pins(config: pytest.Config) -> dict[str, str]:
-    try:
-        return parse_pins(config.getoption("--services"), list(REGISTRY))
-    except ValueError as error:
-        raise pytest.UsageError(str(error)) from None
+def _shared_run(config: pytest.Config) -> dict[str, Any] | None:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        shared: dict[str, Any] = workerinput["services_run"]
+        return shared
+    if "PYTEST_XDIST_WORKER" not in os.environ or SHARED_RUN_ENV not in os.environ:
+        return None
+    inherited: dict[str, Any] = json.loads(os.environ[SHARED_RUN_ENV])
+    # A pytest started by a test inherits the variables too; only our own workers,
+    # children of the run's controller, belong to the run.
+    return inherited if inherited["owner_pid"] == os.getppid() else None
 
 
 def _worker_count(config: pytest.Config) -> int:
-    numprocesses = getattr(config.option, "numprocesses", None)
+    numprocesses = option(config, "numprocesses")
+    if numprocesses in ("auto", "logical"):  # not yet turned into a number this early
+        return os.cpu_count() or 1
     return numprocesses if isinstance(numprocesses, int) and numprocesses > 0 else 1
 
 
@@ -95,7 +144,7 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    pins = config.stash[PINS_KEY]
+    pins = pins_of(config)
     lines = [f"services: run {config.stash[RUN_KEY].id}, servers start on first use"]
     for backend in REGISTRY.values():
         lines.append(f"  {backend.name}: {_plan(backend.name, backend.test_env, pins)}")
@@ -138,8 +187,9 @@ def _slower(name: str) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    folders = layer_folders(config)
     for item in items:
-        layer = _layer(item.path)
+        layer = _layer(item.path, folders)
         if layer is not None:
             item.add_marker(layer)
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -149,10 +199,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.user_properties.append(("backend", name))
 
 
-def _layer(path: Path) -> str | None:
-    with contextlib.suppress(ValueError, IndexError):
-        folder = path.resolve().relative_to(TESTS_ROOT).parts[0]
-        return folder if folder in LAYERS else None
+def layer_folders(config: pytest.Config) -> dict[Path, str]:
+    """Folder -> layer marker, from the ``layer_folders`` setting or tests/<layer>."""
+    lines: list[str] = config.getini("layer_folders")
+    if not lines:
+        return {TESTS_ROOT / layer: layer for layer in LAYERS}
+    folders: dict[Path, str] = {}
+    for line in lines:
+        folder, sep, marker = line.partition("=")
+        if not sep or not folder.strip() or not marker.strip():
+            raise pytest.UsageError(
+                f"layer_folders: {line!r} is not 'folder = marker' (e.g. 'tests/api = e2e')"
+            )
+        folders[(config.rootpath / folder.strip()).resolve()] = marker.strip()
+    return folders
+
+
+def _layer(path: Path, folders: dict[Path, str]) -> str | None:
+    resolved = path.resolve()
+    for folder, layer in folders.items():
+        if resolved.is_relative_to(folder):
+            return layer
     return None
 
 
@@ -160,8 +227,8 @@ class Services:
     """Hands out the run's servers; the session fixture ``services`` is one of these."""
 
     def __init__(self, config: pytest.Config) -> None:
-        self.run = config.stash[RUN_KEY]
-        self.pins = config.stash[PINS_KEY]
+        self.run = ensure_run(config)
+        self.pins = pins_of(config)
         self.required = _required(config)
 
     def endpoint(self, backend: Backend) -> Endpoint:
@@ -235,6 +302,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 sys.stderr.write(f"services: a container of run {run.id} stays: {error}\n")
     finally:
         run.remove()
+        os.environ.pop(SHARED_RUN_ENV, None)
 
 
 def _release(backend: Backend, run: Run, endpoint: Endpoint) -> None:

@@ -22,6 +22,9 @@ DEFAULT_PORTS = {
     "https": 443,
 }
 _THIS_MACHINE = "this machine"
+# Test URL variable -> {the application's setting: the server it named before the run},
+# from the app_env setting (DATABASE_URL, or POSTGRES_SERVER + POSTGRES_DB, ...).
+APPLICATION_URLS: dict[str, dict[str, str]] = {}
 
 
 class UnsafeTarget(Exception):
@@ -120,8 +123,11 @@ def check_external_url(
     ``url`` may list several hosts (``mongodb://a:1,b:2/``, Kafka's ``a:1,b:2``); every
     one of them must be this machine.
     """
-    for app_env in app_envs:
-        app_url = os.environ.get(app_env)
+    application = {app_env: os.environ.get(app_env, "") for app_env in app_envs}
+    # An existing project's own settings names (app_env), and the servers they named
+    # before the run pointed them at the test servers.
+    application.update(APPLICATION_URLS.get(test_env, {}))
+    for app_env, app_url in application.items():
         if not app_url or not servers(url) & servers(app_url):
             continue
         if not per_database:

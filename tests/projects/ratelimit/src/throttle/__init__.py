@@ -1,0 +1,1 @@
+"""Rate limits and sessions on Redis."""
