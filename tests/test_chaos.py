@@ -372,8 +372,9 @@ def test_signals_leave_nothing(
 
 
 def test_concurrent_first_runs_on_a_cold_cache(project: Project, tmp_path: Path) -> None:
-    """Three first runs fill the Postgres cluster and Kafka storage caches at once (each
-    waits at the fill until all three are there): one copy wins, none is left over."""
+    """Three first runs fill the Postgres cluster and Kafka's class archive and storage
+    caches at once (each waits at the fill until all three are there): one run makes
+    each entry, the others wait for it and use it, and no partial copy is left."""
     cache, barrier = tmp_path / "cache", tmp_path / "barrier"
     barrier.mkdir()
     env = {
@@ -389,10 +390,18 @@ def test_concurrent_first_runs_on_a_cold_cache(project: Project, tmp_path: Path)
         assert suite.finish() == 0, suite.text()[-3000:]
     for suite in suites:
         assert_nothing_left(suite)
-    entries = sorted(path.name for path in (cache / "pytest-services").iterdir())
-    assert [name.partition("-")[0] for name in entries] == ["kafka", "postgres"], entries
-    for entry in entries:  # every run did fill it
-        assert all(suite.wait_for(f"filled-{entry}", timeout=0) for suite in suites)
+    names = sorted(path.name for path in (cache / "pytest-services").iterdir())
+    entries = [name for name in names if not name.startswith(".")]
+    # Only the fills' lock files are hidden: no staging copy is left behind.
+    assert all(name.endswith(".lock") for name in names if name.startswith(".")), names
+    kinds = [re.sub(r"-[0-9a-f]{12}(\.\w+)?$", "", name) for name in entries]
+    assert kinds == ["kafka-jvm", "kafka-storage", "postgres"], entries
+    for entry in entries:
+        makers = [suite for suite in suites if (suite.chaos / f"made-{entry}.json").exists()]
+        assert len(makers) == 1, entry
+    for entry in ("kafka-jvm", "postgres"):  # the two the three runs raced for
+        name = next(name for name in entries if name.startswith(entry))
+        assert all(suite.wait_for(f"reached-{name}", timeout=0) for suite in suites), name
 
 
 @dataclass
