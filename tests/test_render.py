@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import shutil
 import subprocess
@@ -692,3 +693,35 @@ def test_ci_shards_as_chosen(project: tuple[Path, dict[str, Any]]) -> None:
     # checked last, after the reports are written.
     assert f"uv run coverage combine --keep {' '.join(data_files)}" in runs
     assert runs[-1] == "uv run coverage report"
+
+
+EVERY_OPTION = {
+    "backends": list(CATALOG.SERVICES),
+    "task_queues": list(CATALOG.TASK_QUEUES),
+    "third_party_apis": list(CATALOG.THIRD_PARTY_APIS),
+    "web_app": True,
+    "test_layers": ["unit", "integration", "e2e", "performance", "security"],
+}
+
+
+def _is_fixture(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(target, ast.Attribute) and target.attr == "fixture"
+
+
+@pytest.mark.parametrize("async_fixtures", [False, True], ids=["sync", "async"])
+def test_every_fixture_has_a_docstring(tmp_path: Path, async_fixtures: bool) -> None:
+    """`pytest --fixtures` says what each fixture gives, for every option (and in the
+    examples a user copies)."""
+    project = render(tmp_path / "project", async_fixtures=async_fixtures, **EVERY_OPTION)
+    fixtures, undocumented = 0, []
+    for path in sorted((project / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if any(_is_fixture(decorator) for decorator in node.decorator_list):
+                fixtures += 1
+                if not ast.get_docstring(node):
+                    undocumented.append(f"{path.relative_to(project)}: {node.name}")
+    assert fixtures > 40, fixtures  # every option's plumbing was rendered
+    assert not undocumented, undocumented

@@ -246,6 +246,7 @@ class Services:
 
 @pytest.fixture(scope="session")
 def services(pytestconfig: pytest.Config) -> Services:
+    """The run's services: finds or starts each backend's server once per run, on first use."""
     return Services(pytestconfig)
 
 
