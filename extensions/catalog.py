@@ -199,6 +199,7 @@ SERVICES: dict[str, Service] = {
             # The suite's own plumbing (topics, readiness, the sync fixtures) uses
             # confluent-kafka whichever client the example code uses.
             test_packages=["confluent-kafka>=2.6", "jsonschema>=4.23"],
+            dev_packages=["types-jsonschema>=4.23"],
             # Not the image's version: the image is what compose, CI and the docker
             # provider run; the local provider downloads the version the lock pins.
             local_version=KAFKA_LOCAL_VERSION,
@@ -227,7 +228,11 @@ SERVICES: dict[str, Service] = {
             async_client_packages=["boto3>=1.35", "aioboto3>=13.0"],
             local_packages=["moto[server]>=5.1"],
             dev_packages=["types-boto3[s3]>=1.35"],
-            async_dev_packages=["types-boto3[s3]>=1.35", "types-aiobotocore[s3]>=2.15"],
+            async_dev_packages=[
+                "types-boto3[s3]>=1.35",
+                "types-aiobotocore[s3]>=2.15",
+                "types-aioboto3[s3]>=13.0",
+            ],
             local_provider="moto's standalone server (the moto[server] wheel)",
         ),
         Service(
@@ -245,6 +250,9 @@ SERVICES: dict[str, Service] = {
             client_packages=["pika>=1.3"],
             async_client_packages=["aio-pika>=9.4"],
             local_packages=[],
+            # pika ships no type hints; typeshed's stubs (the suite's vhost fixtures use pika
+            # in async projects too).
+            dev_packages=["types-pika-ts>=1.3"],
             local_provider=(
                 "rabbitmq-server from RABBITMQ_HOME, Debian's rabbitmq-server package or "
                 "PATH, with Erlang's epmd, as one throwaway node"

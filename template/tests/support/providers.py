@@ -108,8 +108,9 @@ def _listening(url: str) -> bool | None:
     """Whether anything accepts connections at the URL's hosts (None: cannot tell)."""
     if any(not host for host, _ in hosts(url)):
         return None  # a Unix socket: the driver's error says it all
-    targets = endpoints(url)
-    if not targets or any(port is None for _, port in targets):
+    found = endpoints(url)
+    targets = [(host, port) for host, port in found if port is not None]
+    if not targets or len(targets) < len(found):
         return None
     for host, port in targets:
         with contextlib.suppress(OSError), socket.create_connection((host, port), 1):
