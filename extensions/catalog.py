@@ -250,8 +250,9 @@ SERVICES: dict[str, Service] = {
             client_packages=["pika>=1.3"],
             async_client_packages=["aio-pika>=9.4"],
             local_packages=[],
-            # pika ships no type hints; typeshed's stubs (the suite's vhost fixtures use pika
-            # in async projects too).
+            # The suite's rabbitmq_connection fixture is pika's in async projects too.
+            test_packages=["pika>=1.3"],
+            # pika ships no type hints; typeshed's stubs.
             dev_packages=["types-pika-ts>=1.3"],
             local_provider=(
                 "rabbitmq-server from RABBITMQ_HOME, Debian's rabbitmq-server package or "
