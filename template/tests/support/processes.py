@@ -82,7 +82,12 @@ def start_server(
 # often by another process, and a Popen dropped while its process runs (or before it is
 # reaped) is a ResourceWarning. At exit the stopped ones are reaped.
 _children: list[subprocess.Popen[bytes]] = []
-atexit.register(lambda: [child.poll() for child in _children])
+
+
+@atexit.register
+def _reap_stopped_children() -> None:
+    for child in _children:
+        child.poll()
 
 
 def run_to_completion(
