@@ -236,3 +236,23 @@ def test_warm_servers_serve_runs_keep_the_template_and_go_away(
     processes = [state["holder"], *(server["process"] for server in state["servers"].values())]
     assert not any(map(_alive, processes))
     assert list(base.iterdir()) == []
+
+    # Holder and reaper killed together leave servers running: the next `down` (or `up`,
+    # or any run) removes them, as it removes any run whose owner and reaper are gone.
+    up = _pytest(project_dir, env, "--services-up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    state = _state(base)
+    assert state is not None
+    reaper = json.loads((Path(state["run"]["dir"]) / "reaper.json").read_text())
+    servers = [server["process"] for server in state["servers"].values()]
+    for process in (reaper, state["holder"]):  # the reaper first, or it would reap
+        assert _alive(process)
+        os.kill(process["pid"], signal.SIGKILL)
+    _wait_gone([state["holder"], reaper])
+    assert all(map(_alive, servers))  # orphaned, until someone collects them
+    down = _pytest(project_dir, env, "--services-down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stale" in down.stdout, down.stdout
+    _wait_gone(servers, timeout=10)
+    assert not any(map(_alive, servers))
+    assert list(base.iterdir()) == []

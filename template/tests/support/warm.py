@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .reaper import identity, kill_process, process_state, reap, wait_for_exit, write_record
+from .reaper import identity, kill_process, process_state, wait_for_exit, write_record
 from .run import RUN_DIR_PREFIX, Run, base_dir, remove_abandoned_runs
 
 # The directory that holds the tests package: the project whose servers these are.
@@ -302,16 +302,26 @@ def down(say: Any) -> int:
 
 
 def _remove_leftovers(warm: Warm) -> None:
-    """The holder's run directory once its reaper is done with it (or both are gone)."""
+    """The holder's run, once its reaper is done with it; if holder and reaper are both
+    gone (killed together), its servers and directory, as any run's would be."""
+    reaper = _reaper_of(warm)
     deadline = time.monotonic() + 15
     while warm.run_dir.is_dir() and time.monotonic() < deadline:
+        if process_state(warm.holder) == "dead" and process_state(reaper) == "dead":
+            break
         time.sleep(0.02)
     if warm.run_dir.is_dir() and warm.run_dir.name.startswith(RUN_DIR_PREFIX):
         remove_abandoned_runs(warm.run_dir.parent)
-        if warm.run_dir.is_dir() and process_state(warm.holder) == "dead":
-            reap(warm.run_dir)
     state_path().unlink(missing_ok=True)
     log_path().unlink(missing_ok=True)
+
+
+def _reaper_of(warm: Warm) -> dict[str, Any]:
+    try:
+        record: dict[str, Any] = json.loads((warm.run_dir / "reaper.json").read_text())
+    except _UNREADABLE:
+        return {}
+    return record
 
 
 def status(say: Any) -> int:
