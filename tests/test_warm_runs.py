@@ -28,6 +28,8 @@ from .test_generated_suites import junit_outcomes, synced
 pytestmark = pytest.mark.slow
 
 BACKENDS = ["postgres", "redis"]
+# The rendered project, the environment its suite runs in, and the run base directory.
+Project = tuple[Path, dict[str, str], Path]
 # Appended to the migration: every build of the template leaves a line in a file.
 SIDE_EFFECT = """
     with open(__file__ + ".log", "a") as log:
@@ -35,10 +37,12 @@ SIDE_EFFECT = """
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], Path]]:
+@pytest.fixture(scope="module")
+def project(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, dict[str, str], Path]]:
     project = render(
-        tmp_path / "project",
+        tmp_path_factory.mktemp("warm") / "project",
         backends=BACKENDS,
         python_version="3.11",
         test_layers=["unit", "integration"],
@@ -139,7 +143,7 @@ print(json.dumps({"databases": sorted(names), "claims": len(claims)}))
 
 
 def test_warm_servers_serve_runs_keep_the_template_and_go_away(
-    project: tuple[Path, dict[str, str], Path],
+    project: Project,
 ) -> None:
     project_dir, env, base = project
 
@@ -256,3 +260,57 @@ def test_warm_servers_serve_runs_keep_the_template_and_go_away(
     _wait_gone(servers, timeout=10)
     assert not any(map(_alive, servers))
     assert list(base.iterdir()) == []
+
+
+# Run in the generated project: the key of an Alembic schema and a seed, before and
+# after changes to the files it must cover, and to one it must not.
+FINGERPRINTS = """
+import json, sys
+from pathlib import Path
+from tests.support.postgres_schema import Schema
+
+root = Path(sys.argv[1])
+def key(seed=""):
+    return Schema.from_settings("alembic", seed, root).fingerprint([str(root), *sys.path])
+def edit(name):
+    path = root / name
+    path.write_text(path.read_text() + "# changed\\n")
+    return key("seeds:load")
+keys = {"plain": key(), "again": key(), "seeded": key("seeds:load")}
+for name in ("app/unrelated.py", "migrations/versions/001_users.py", "app/base.py",
+             "seeds.py", "alembic.ini"):
+    keys[name] = edit(name)
+print(json.dumps(keys))
+"""
+LAYOUT = {
+    "alembic.ini": "[alembic]\nscript_location = %(here)s/migrations\n",
+    "migrations/env.py": "from alembic import context\n",
+    "migrations/versions/001_users.py": "from app.models import Base\nrevision = '001'\n",
+    "app/__init__.py": "",
+    "app/models.py": "from .base import Base\n",
+    "app/base.py": "Base = object\n",
+    "app/unrelated.py": "VALUE = 1\n",
+    "seeds.py": "import app.models\n\ndef load(url: str) -> None: ...\n",
+}
+
+
+def test_template_key_covers_migrations_seeds_and_the_modules_they_import(
+    project: Project, tmp_path: Path
+) -> None:
+    project_dir, env, _ = project
+    for name, text in LAYOUT.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(
+        ["uv", "run", "python", "-c", FINGERPRINTS, str(tmp_path)],
+        cwd=project_dir, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    keys = json.loads(done.stdout)
+    assert keys["plain"] == keys["again"], keys
+    assert keys["seeded"] != keys["plain"], keys
+    # A module nothing imports is not part of the key; each of the others is.
+    assert keys["app/unrelated.py"] == keys["seeded"], keys
+    changed = ["seeded", "migrations/versions/001_users.py", "app/base.py", "seeds.py"]
+    changed.append("alembic.ini")
+    assert len({keys[name] for name in changed}) == len(changed), keys
