@@ -33,6 +33,7 @@ from ..support.providers import (
 )
 from ..support.reaper import identity, write_record
 from ..support.run import Run
+from ..support.warm import plan as warm_plan
 
 LAYERS = ("unit", "integration", "e2e", "performance", "security")
 RUN_KEY = pytest.StashKey[Run]()
@@ -159,6 +160,8 @@ def _plan(name: str, test_env: str, pins: dict[str, str]) -> str:
                 return f"url ({test_env})"
             skipped.append(f"{test_env} not set")
         elif provider == "local":
+            if (warm := warm_plan(name)) is not None:
+                return warm
             try:
                 return f"local ({REGISTRY[name].describe_local()})"
             except NotAvailable as reason:

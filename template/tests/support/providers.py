@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from .processes import stop_leftovers
 from .run import Run
 from .safety import UnsafeTarget, check_external_url, endpoints, hosts
+from .warm import endpoint_state
 
 PROVIDERS = ("url", "local", "docker")
 SERVICES_ENV = "TEST_SERVICES"
@@ -245,6 +247,9 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
             tried["url"] = f"{backend.test_env} is not set"
             continue
         if provider == "local":
+            warm = _warm(backend, run)
+            if warm is not None:
+                return warm
             stop_leftovers(run, backend.name)
         started = time.perf_counter()
         try:
@@ -272,3 +277,15 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
             endpoint.started_by = run.worker
         return asdict(endpoint)
     return {"unavailable": tried, "fix": _fix(backend, tried), "error": False}
+
+
+def _warm(backend: Backend, run: Run) -> dict[str, Any] | None:
+    """The server ``--services-up`` keeps running, used like a URL's (see warm.py)."""
+    state = endpoint_state(backend.name, run)
+    if state is not None and backend.prepare is not None:
+        try:
+            _prepare(backend.prepare, "the warm server", run, Endpoint(**state))
+        except (NotAvailable, UnsafeTarget) as error:
+            sys.stderr.write(f"services: not using the warm {backend.name} server: {error}\n")
+            return None
+    return state
