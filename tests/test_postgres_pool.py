@@ -138,7 +138,8 @@ def outside_server(project: Project) -> Iterator[str]:
         cwd=project.root, env={**project.env, "PYTHONPATH": "."},
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert holder.stdin is not None and holder.stdout is not None
+    assert holder.stdin is not None
+    assert holder.stdout is not None
     yield json.loads(holder.stdout.readline())["urls"]["postgres"]
     holder.stdin.close()
     holder.wait(60)
