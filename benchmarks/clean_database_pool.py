@@ -72,7 +72,7 @@ CONFTEST = textwrap.dedent(
 ).lstrip()
 
 TESTS = textwrap.dedent(
-    '''
+    """
     import os
 
     import psycopg
@@ -98,7 +98,7 @@ TESTS = textwrap.dedent(
     @pytest.mark.parametrize("i", range(int(os.environ["BENCH_SESSIONS"])))
     def test_baseline(i):
         pass
-    '''
+    """
 ).lstrip()
 
 
@@ -143,8 +143,10 @@ def main() -> None:
         shutil.rmtree(folder)
         shutil.rmtree(out.parent)
     load = os.getloadavg()
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; -n {args.workers}; "
-          f"pool size {args.pool_size if args.pool_size is not None else 'default'}")
+    print(
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; -n {args.workers}; "
+        f"pool size {args.pool_size if args.pool_size is not None else 'default'}"
+    )
     print(next((line for line in done.stdout.splitlines() if "clean databases" in line), ""))
     for kind in ("baseline", "db_session", "clean_database"):
         totals = [
