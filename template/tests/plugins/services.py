@@ -265,11 +265,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             lines.append(f"{name}: {what} ({'; '.join(state['unavailable'].values())})")
             continue
         endpoint = Endpoint(**state)
-        started = (
-            f", started in {endpoint.started_in:.2f} s by {endpoint.started_by}"
-            if endpoint.started_in is not None
-            else ""
-        )
+        started = _started(endpoint)
         where = endpoint.extra.get("container_host")
         reached = f", reached at {where}" if where and where != "127.0.0.1" else ""
         source = f"{endpoint.source}{reached}"
@@ -278,6 +274,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("-", "services")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def _started(endpoint: Endpoint) -> str:
+    """Who started the server and how long it took, phase by phase (a slow start's why)."""
+    if endpoint.started_in is None:
+        return ""
+    phases = ", ".join(
+        f"{phase} {seconds:.2f} s" for phase, seconds in endpoint.timings.items() if seconds >= 0.01
+    )
+    return f", started in {endpoint.started_in:.2f} s by {endpoint.started_by}" + (
+        f" ({phases})" if phases else ""
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

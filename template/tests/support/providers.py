@@ -68,6 +68,9 @@ class Endpoint:
     stop_signal: int | None = None
     container_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Seconds per phase of a local start (see local_servers.LocalStart): what benchmarks
+    # and a slow start's investigation read.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
