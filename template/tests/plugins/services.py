@@ -1,7 +1,8 @@
 """Pytest plugin: the run's shared servers, from first use to the end of the run.
 
-Options, the header and summary lines, the markers added from folders and fixtures,
-and the teardown that stops every server the run started.
+Options, the header and summary lines, the markers added from folders and fixtures
+(``mark_tests_using``: backends, stand-ins and task queues alike), and the teardown
+that stops every server the run started.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +82,37 @@ def _required(config: pytest.Config) -> bool:
     return running_in_ci()
 
 
+@dataclass(frozen=True)
+class AutoMarker:
+    """Tests that use ``fixture`` get ``marker``, and the junit property ``kind=marker``
+    (by which a report counts the tests of each backend, stand-in and task queue)."""
+
+    fixture: str
+    marker: str
+    kind: str
+    # None: declared in pyproject.toml, as each backend's marker is.
+    description: str | None = None
+
+
+# Stand-ins and task queues, by fixture; each backend's comes from the registry.
+AUTO_MARKERS: dict[str, AutoMarker] = {}
+
+
+def mark_tests_using(fixture: str, marker: str, kind: str, description: str) -> None:
+    """Give every test that uses ``fixture`` the marker ``marker`` (called on import)."""
+    AUTO_MARKERS[fixture] = AutoMarker(fixture, marker, kind, description)
+
+
+def auto_markers() -> list[AutoMarker]:
+    backends = [AutoMarker(f"{name}_server", name, "backend") for name in REGISTRY]
+    return [*backends, *AUTO_MARKERS.values()]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     pins_of(config)  # a bad value is a usage error, before anything runs
     ensure_run(config)
+    for auto in AUTO_MARKERS.values():
+        config.addinivalue_line("markers", f"{auto.marker}: {auto.description} (automatic)")
 
 
 def pins_of(config: pytest.Config) -> dict[str, str]:
@@ -187,16 +217,16 @@ def _slower(name: str) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    folders = layer_folders(config)
+    folders, markers = layer_folders(config), auto_markers()
     for item in items:
         layer = _layer(item.path, folders)
         if layer is not None:
             item.add_marker(layer)
         fixtures = set(getattr(item, "fixturenames", ()))
-        for name in REGISTRY:
-            if f"{name}_server" in fixtures:
-                item.add_marker(name)
-                item.user_properties.append(("backend", name))
+        for auto in markers:
+            if auto.fixture in fixtures:
+                item.add_marker(auto.marker)
+                item.user_properties.append((auto.kind, auto.marker))
 
 
 def layer_folders(config: pytest.Config) -> dict[Path, str]:
