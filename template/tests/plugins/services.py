@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 
 from ..support.docker import allow_container_host, remove_run_containers
-from ..support.processes import stop_process_group
 from ..support.providers import (
     REGISTRY,
     Backend,
@@ -319,7 +317,8 @@ def _started(endpoint: Endpoint) -> str:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the run's servers, clean what it left on shared ones, remove its directory.
+    """Release each backend (its provider stops the server the run started, or cleans
+    what the run left on a shared one), then remove the run's directory.
 
     A step that fails does not stop the others; the run directory goes last, by the
     same code the reaper runs if this process dies before it gets there.
@@ -333,22 +332,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             state = states.get(name)
             if state is None or "unavailable" in state:
                 continue
-            with _reported(f"stopping {name}"):
-                _release(backend, run, Endpoint(**state))
+            with _reported(f"releasing {name}"):
+                backend.release(run, Endpoint(**state))
         with _reported("removing containers"):
-            # Also those of starts that never completed: by id and by the run's label.
+            # Those of starts that never completed, by the run's label.
             for error in remove_run_containers(run):
                 sys.stderr.write(f"services: a container of run {run.id} stays: {error}\n")
     finally:
         run.remove()
         os.environ.pop(SHARED_RUN_ENV, None)
-
-
-def _release(backend: Backend, run: Run, endpoint: Endpoint) -> None:
-    if endpoint.pid is not None:
-        stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
-    elif endpoint.container_id is None and backend.cleanup is not None:
-        backend.cleanup(run, endpoint)  # containers go in one pass, after every backend
 
 
 @contextlib.contextmanager

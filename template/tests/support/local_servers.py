@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .processes import start_server, wait_until_ready
+from .processes import start_server, stop_process_group, wait_until_ready
 from .providers import Endpoint
 from .run import Run
 
@@ -45,11 +45,9 @@ class LocalStart:
         self.timings[phase] = self.timings.get(phase, 0.0) + now - self._mark
         self._mark = now
 
-    def fresh_dir(
-        self, name: str | None = None, *, mode: int = 0o777, owner: pwd.struct_passwd | None = None
-    ) -> Path:
-        """An empty directory in the run's: whatever an interrupted start left goes first."""
-        path = self.run.dir / (name or self.backend)
+    def fresh_dir(self, *, mode: int = 0o777, owner: pwd.struct_passwd | None = None) -> Path:
+        """The backend's directory in the run's, empty: what an interrupted start left goes."""
+        path = self.run.dir / self.backend
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(mode=mode)
         if owner is not None:
@@ -97,3 +95,10 @@ class LocalStart:
             extra=extra or {},
             timings=dict(self.timings),
         )
+
+
+def stop_local(run: Run, endpoint: Endpoint) -> None:
+    """The release of a local start: stop the server's process group, the signal its
+    backend chose (what else the start recorded goes with the run directory)."""
+    if endpoint.pid is not None:
+        stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
