@@ -10,7 +10,7 @@ over, so what it marks is left alone.
 
 Every name a run gives a database, topic, consumer group, bucket, vhost or experiment
 starts with ``pgt_<run id>_`` (``pgt-<run id>-`` for S3 buckets): ``RunNames`` hands
-them out, and the prefix is spelled here only.
+them out, with ``PREFIX``.
 """
 
 from __future__ import annotations
