@@ -42,6 +42,7 @@ def _load(filename: str) -> ModuleType:
 
 catalog = _load("catalog.py")
 adoption = _load("adoption.py")
+fixture_reference = _load("fixture_reference.py")
 
 _PACKAGE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -137,6 +138,7 @@ class ProvingGroundFilters(Extension):
         environment.filters["task_queue_error"] = task_queue_error
         environment.filters["ci_shards_error"] = ci_shards_error
         environment.filters.update(adoption.FILTERS)
+        environment.globals["fixture_reference"] = fixture_reference.fixture_reference
 
 
 def _packages(services: list[Any], use_async: bool, kind: str) -> list[str]:

@@ -220,6 +220,15 @@ def test_generated_suite_passes_against_real_servers(
 
     report = tmp_path / "junit.xml"
     pytest = ["uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider", "--cov"]
+    # Nothing the suite opens (servers, the reaper, sockets) may be left to the garbage
+    # collector: a ResourceWarning fails the test it shows up in, as pytest reports it
+    # (an unraisable exception in the object's __del__).
+    pytest += [
+        "-W",
+        "error::ResourceWarning",
+        "-W",
+        "error::pytest.PytestUnraisableExceptionWarning",
+    ]
     # Random order (pytest-randomly, always installed), with a seed fixed per suite so a
     # failure here is reproduced with the same --randomly-seed; RANDOMLY_SEED overrides.
     seed = os.environ.get("RANDOMLY_SEED") or str(zlib.crc32(request.node.name.encode()))

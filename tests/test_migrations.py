@@ -284,3 +284,29 @@ def test_user_owned_patterns_render_with_the_answers(committed_project: Path) ->
     assert owned("tests/conftest.py")
     assert not owned("tests/plugins/kafka.py")
     assert not owned("pyproject.toml")
+
+
+NETWORK_GUARD_TESTS = "tests/unit/test_network_guard.py"
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["as-shipped", "edited"])
+def test_tests_the_template_took_over_go_unless_edited(
+    committed_project: Path, edited: bool
+) -> None:
+    # As v0.1.0 shipped it (rendered as is), and the update deleting it (the template now
+    # renders it as tests/plugins/test_network_guard.py).
+    shipped = git(REPO, "cat-file", "-p", "090c2a68fd865a1bce684ed8ff28322d2ed52038")
+    path = committed_project / NETWORK_GUARD_TESTS
+    path.parent.mkdir(parents=True)
+    path.write_text(shipped + ("\n\ndef test_ours() -> None:\n    assert 1\n" if edited else ""))
+    git(committed_project, "add", "-A")
+    git(committed_project, "commit", "-qm", "generated")
+    path.unlink()
+    done = run_script("keep_user_files", str(committed_project), str(REPO))
+    assert done.returncode == 0, done.stderr
+    assert path.exists() == edited
+    moved = f"  {NETWORK_GUARD_TESTS} -> tests/plugins/test_network_guard.py"
+    assert moved in done.stderr.splitlines()
+    assert ("you had edited your copy, so it stays" in done.stderr) == edited
+    assert ("your copy was unchanged, so it went" in done.stderr) != edited
+    assert "these files are yours" not in done.stderr

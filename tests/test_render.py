@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 import shutil
 import subprocess
 import sys
@@ -730,3 +731,39 @@ def test_every_fixture_has_a_docstring(tmp_path: Path, async_fixtures: bool) -> 
                     undocumented.append(f"{path.relative_to(project)}: {node.name}")
     assert fixtures > 40, fixtures  # every option's plumbing was rendered
     assert not undocumented, undocumented
+    assert_fixture_reference_lists_the_plugins(project)
+
+
+def _scope(decorator: ast.expr) -> str:
+    keywords = decorator.keywords if isinstance(decorator, ast.Call) else []
+    scopes = [
+        k.value.value for k in keywords if k.arg == "scope" and isinstance(k.value, ast.Constant)
+    ]
+    return str(scopes[0]) if scopes else "function"
+
+
+def assert_fixture_reference_lists_the_plugins(project: Path) -> None:
+    """docs/testing.md's fixture reference has a row for every public fixture of the
+    rendered plugins, under its module, with its scope and its docstring's summary, and
+    no row for a fixture that is not there."""
+    docs = (project / "docs" / "testing.md").read_text()
+    reference = docs.split("\n## Fixture reference\n", 1)[1].split("\n## ", 1)[0]
+    sections = dict(
+        re.findall(r"^### `(tests/plugins/\w+\.py)`\n(.*?)(?=^### |\Z)", reference, re.M | re.S)
+    )
+    expected = set()
+    for path in sorted((project / "tests" / "plugins").glob("*.py")):
+        module = f"tests/plugins/{path.name}"
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            decorators = [d for d in node.decorator_list if _is_fixture(d)]
+            if not decorators or node.name.startswith("_"):
+                continue
+            summary = " ".join((ast.get_docstring(node) or "").split("\n\n")[0].split())
+            cell = summary.replace("``", "`").replace("|", "\\|")
+            row = f"| `{node.name}` | {_scope(decorators[0])} | {cell} |"
+            assert row in sections.get(module, ""), f"{module}: no row {row!r}"
+            expected.add(node.name)
+    listed = set(re.findall(r"^\| `(\w+)` \|", reference, re.M))
+    assert listed == expected, listed ^ expected

@@ -124,13 +124,22 @@ def install(guard: Guard) -> Callable[[], None]:
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
 
+    def check(sock: _socket.socket, address: _Address) -> None:
+        try:
+            guard.check(sock.family, address)
+        except NetworkBlocked:
+            # socket.create_connection (http.client, urllib3) closes the socket when
+            # connect() raises an OSError only: a refused one would leak.
+            sock.close()
+            raise
+
     # Typed as the methods they replace (defined on _socket.socket) so the patch type-checks.
     def connect(self: _socket.socket, address: _Address) -> None:
-        guard.check(self.family, address)
+        check(self, address)
         return real_connect(self, address)
 
     def connect_ex(self: _socket.socket, address: _Address) -> int:
-        guard.check(self.family, address)
+        check(self, address)
         return real_connect_ex(self, address)
 
     socket.socket.connect = connect  # type: ignore[method-assign]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -64,7 +65,7 @@ def start_server(
         if user is not None:
             launcher += ["--user", f"{user.pw_uid}:{user.pw_gid}"]
         with log.open("ab") as out:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [*launcher, "--", *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -73,6 +74,20 @@ def start_server(
                 env={**(os.environ if env is None else env), RUN_ENV: run.id},
                 pass_fds=(lock_fd,),
             )
+    _children.append(process)
+    return process
+
+
+# Every process started here, kept to the end: servers are stopped through their records,
+# often by another process, and a Popen dropped while its process runs (or before it is
+# reaped) is a ResourceWarning. At exit the stopped ones are reaped.
+_children: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _reap_stopped_children() -> None:
+    for child in _children:
+        child.poll()
 
 
 def run_to_completion(
