@@ -20,7 +20,7 @@ from typing import Any
 from .processes import stop_leftovers
 from .run import Run
 from .safety import UnsafeTarget, check_external_url, endpoints, hosts
-from .warm import endpoint_state
+from .warm import WARM_PROVIDER, endpoint_state
 
 PROVIDERS = ("url", "local", "docker")
 SERVICES_ENV = "TEST_SERVICES"
@@ -102,7 +102,10 @@ class Backend:
     prepare: Callable[[Run, Endpoint], None] | None = None
 
     def release(self, run: Run, endpoint: Endpoint) -> None:
-        self.providers[endpoint.provider].release(run, endpoint)
+        # A warm server (``--services-up``, see warm.py) outlives the run: like a URL's,
+        # the run removes only what it made there.
+        provider = "url" if endpoint.provider == WARM_PROVIDER else endpoint.provider
+        self.providers[provider].release(run, endpoint)
 
 
 REGISTRY: dict[str, Backend] = {}

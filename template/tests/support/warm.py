@@ -42,6 +42,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Redis gets a database index per test process (see redis_databases.py): enough for
 # several concurrent runs with many xdist workers on one warm server.
 WARM_WORKERS = 61
+# The provider a run reports for a server the holder keeps (header, summary, release).
+WARM_PROVIDER = "warm"
 # A Kafka broker or MongoDB may take a while on a cold machine.
 UP_TIMEOUT = 180.0
 
@@ -158,7 +160,7 @@ def endpoint_state(name: str, run: Run) -> dict[str, Any] | None:
     }
     return {
         **endpoint,
-        "provider": "warm",
+        "provider": WARM_PROVIDER,
         "source": f"services up {warm.age()} ago; {endpoint['provider']}: {endpoint['source']}",
         "started_in": None,
         "started_by": "",
