@@ -1,8 +1,8 @@
 """One shape for every benchmark's results: JSON and Markdown, with the machine and its load.
 
 Timings on a shared machine mean little without the load they were taken under, so a
-report records the 1-minute load average when it starts, after each stage and when it
-is written, next to the machine's cores, memory and Python.
+report records the 1-minute load average when it starts, at the start and end of each
+stage and when it is written, next to the machine's cores, memory and Python.
 """
 
 from __future__ import annotations
@@ -78,17 +78,21 @@ class Report:
     def stage(self, name: str) -> Iterator[None]:
         """Run one stage; a failure is recorded and the next stage still runs."""
         log(f"{self.topic}: {name}")
+        self.load["stages"][name] = {"start": load_average()}
         try:
             yield
         except Exception as error:  # a benchmark reports what failed and carries on
             self.errors.append(f"{name}: {type(error).__name__}: {error}")
             log(f"{self.topic}: {name} failed: {error}")
         finally:
-            self.load["stages"][name] = load_average()
+            self.load["stages"][name]["end"] = load_average()
 
     def header(self) -> list[str]:
         m = self.machine
-        stages = ", ".join(f"{name} {value}" for name, value in self.load["stages"].items())
+        stages = "; ".join(
+            f"{name} {value['start']}-{value.get('end', '?')}"
+            for name, value in self.load["stages"].items()
+        )
         lines = [
             f"# {self.title}",
             "",
@@ -99,7 +103,7 @@ class Report:
             "",
             f"1-minute load average: {self.load['start']} at the start, "
             f"{self.load.get('end', '?')} at the end"
-            + (f" (after each stage: {stages})." if stages else "."),
+            + (f" (each stage, start-end: {stages})." if stages else "."),
             "",
         ]
         return lines
