@@ -26,8 +26,18 @@ PROBES = "tests/pg_bench"  # where in_project/ goes inside a project
 PEER_DIR = "peer_bench"  # where in_project/peer/ goes: outside tests/, so no plugin of ours
 BENCH_PACKAGE_ENV = "BENCH_PACKAGE"
 
-# Settings that would point the generated suite at other servers or another environment.
-STRIPPED = ("VIRTUAL_ENV", "CI", "DATABASE_URL", "REDIS_URL", "MONGODB_URL", "AWS_ENDPOINT_URL")
+# Settings that would point the generated suite at other servers or another environment,
+# and PYTHONDONTWRITEBYTECODE (set on some sandboxes and CI images): without bytecode
+# caches every process compiles its imports again, which no developer's machine does.
+STRIPPED = (
+    "VIRTUAL_ENV",
+    "CI",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "MONGODB_URL",
+    "AWS_ENDPOINT_URL",
+    "PYTHONDONTWRITEBYTECODE",
+)
 STRIPPED_PREFIXES = ("TEST_", "PYTEST_", "KAFKA_HOME", "FERRETDB_BIN")
 
 
