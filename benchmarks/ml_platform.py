@@ -79,7 +79,7 @@ def per_test(project: Project, quick: bool) -> dict[str, Any]:
         result[kind] = distribution(run.per_test_ms(kind, phases))
     for kind in MEASURED:
         for q in ("p50", "p95"):
-            result[kind][f"net_{q}_ms"] = result[kind][q] - result["baseline"][q]
+            result[kind][f"net_{q}_ms"] = result[kind][q] - result["baseline"]["p50"]
     return result
 
 

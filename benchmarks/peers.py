@@ -44,6 +44,9 @@ from .timings import PHASES, TimedRun, timed_pytest
 OURS_FILE = f"{PROBES}/test_peer_ours.py"
 PEER_FILE = f"{PEER_DIR}/test_peer.py"
 TESTCONTAINERS_FILE = f"{PEER_DIR}/test_testcontainers.py"
+# The peers run with a pytest configuration of their own, as a project using them has:
+# the project's pyproject.toml configures the suite's plugins, which they do not load.
+PEER_CONFIG = ("-c", f"{PEER_DIR}/pytest.ini", "--rootdir=.")
 NO_PEER_PLUGINS = ("-p", "no:pytest_postgresql", "-p", "no:pytest_redis")
 # What "tuned" adds to pytest-postgresql's own -F (fsync off): the suite's other settings.
 TUNED_OPTIONS = "-c synchronous_commit=off -c full_page_writes=off"
@@ -96,7 +99,9 @@ class Bench:
 def sides(work: Path, user: str | None) -> tuple[Side, Side, Side]:
     ours = Side("ours", "Proving Ground", (*NO_PEER_PLUGINS, OURS_FILE))
     peer = Side(
-        "peer", "pytest-postgresql / pytest-redis", (PEER_FILE, f"--basetemp={work / 'peer-disk'}")
+        "peer",
+        "pytest-postgresql / pytest-redis",
+        (*PEER_CONFIG, PEER_FILE, f"--basetemp={work / 'peer-disk'}"),
     )
     shm = Path(tempfile.mkdtemp(prefix="pg-bench-peer-", dir="/dev/shm"))
     if user is not None:
@@ -104,7 +109,7 @@ def sides(work: Path, user: str | None) -> tuple[Side, Side, Side]:
     tuned = Side(
         "peer_tuned",
         "peer, data in /dev/shm, durability off",
-        (PEER_FILE, f"--basetemp={shm / 'basetemp'}"),
+        (*PEER_CONFIG, PEER_FILE, f"--basetemp={shm / 'basetemp'}"),
         {"PEER_PG_OPTIONS": TUNED_OPTIONS},
     )
     return ours, peer, tuned
@@ -160,7 +165,10 @@ def docker_rounds(bench: Bench, rounds: int, report: Report) -> None:
             {**docker, "TEST_SERVICES": "docker"},
         )
         plain = Side(
-            "testcontainers", "plain testcontainers", (TESTCONTAINERS_FILE,), {**docker, **images}
+            "testcontainers",
+            "plain testcontainers",
+            (*PEER_CONFIG, TESTCONTAINERS_FILE),
+            {**docker, **images},
         )
         cases = {
             "docker_postgres": {
