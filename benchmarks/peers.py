@@ -365,9 +365,9 @@ def markdown(results: dict[str, Any], tests: int) -> list[str]:
             f"| {span('peer_tuned')} | {times(ratio(d.get(peer_side, {}).get('p50'), ours))} "
             f"| {times(ratio(d.get('peer_tuned', {}).get('p50'), ours))} |"
         )
-    lines += ["", "## Targets (issue #14)", "", "| target | measured | met |", "|---|---:|---|"]
+    lines += ["", "## Targets (issue #14)", "", "| target | measured | result |", "|---|---:|---|"]
     for t in results["targets"]:
-        lines.append(f"| {t['target']} | {fmt(t['value'])} | {'yes' if t['met'] else 'no'} |")
+        lines.append(f"| {t['target']} | {fmt(t['value'])} | {'PASS' if t['met'] else 'MISS'} |")
     return lines
 
 
