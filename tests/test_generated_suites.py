@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -239,6 +240,9 @@ def test_generated_suite_passes_against_real_servers(
         assert per_backend[backend] > 0, f"no {backend} test ran:\n{output}"
         provider = expected_provider(backend, servers)
         assert f"{backend}: {provider}" in run.stdout, output  # the summary names it
+        if provider == "local":  # and says how long each phase of the start took
+            phases = rf"^{backend}: local \(.*, started in [0-9.]+ s by \w+ \(.*ready [0-9.]+ s"
+            assert re.search(phases, run.stdout, re.MULTILINE), output
     if "kafka" in backends:
         source = "KAFKA_HOME=" if "KAFKA_HOME" in servers else "Maven Central"
         assert f"kafka: local ({source}" in run.stdout, output

@@ -221,7 +221,7 @@ try:
     ours.delete(lookalike)
 except UnsafeTarget as error:
     outcome["refused"] = str(error)
-ours.delete_all()
+ours.drop_all()
 outcome["left"] = sorted(v["name"] for v in api.vhosts())
 outcome["made"] = made
 stop_process_group(endpoint.pid, signal.SIGTERM)

@@ -1,7 +1,8 @@
 """Pytest plugin: the run's shared servers, from first use to the end of the run.
 
-Options, the header and summary lines, the markers added from folders and fixtures,
-and the teardown that stops every server the run started.
+Options, the header and summary lines, the markers added from folders and fixtures
+(``mark_tests_using``: backends, stand-ins and task queues alike), and the teardown
+that stops every server the run started.
 """
 
 from __future__ import annotations
@@ -9,17 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..support.docker import allow_container_host, remove_run_containers
-from ..support.processes import stop_process_group
 from ..support.providers import (
     REGISTRY,
     Backend,
@@ -80,9 +80,37 @@ def _required(config: pytest.Config) -> bool:
     return running_in_ci()
 
 
+@dataclass(frozen=True)
+class AutoMarker:
+    """Tests that use ``fixture`` get ``marker``, and the junit property ``kind=marker``
+    (by which a report counts the tests of each backend, stand-in and task queue)."""
+
+    fixture: str
+    marker: str
+    kind: str
+    # None: declared in pyproject.toml, as each backend's marker is.
+    description: str | None = None
+
+
+# Stand-ins and task queues, by fixture; each backend's comes from the registry.
+AUTO_MARKERS: dict[str, AutoMarker] = {}
+
+
+def mark_tests_using(fixture: str, marker: str, kind: str, description: str) -> None:
+    """Give every test that uses ``fixture`` the marker ``marker`` (called on import)."""
+    AUTO_MARKERS[fixture] = AutoMarker(fixture, marker, kind, description)
+
+
+def auto_markers() -> list[AutoMarker]:
+    backends = [AutoMarker(f"{name}_server", name, "backend") for name in REGISTRY]
+    return [*backends, *AUTO_MARKERS.values()]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     pins_of(config)  # a bad value is a usage error, before anything runs
     ensure_run(config)
+    for auto in AUTO_MARKERS.values():
+        config.addinivalue_line("markers", f"{auto.marker}: {auto.description} (automatic)")
 
 
 def pins_of(config: pytest.Config) -> dict[str, str]:
@@ -187,16 +215,16 @@ def _slower(name: str) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    folders = layer_folders(config)
+    folders, markers = layer_folders(config), auto_markers()
     for item in items:
         layer = _layer(item.path, folders)
         if layer is not None:
             item.add_marker(layer)
         fixtures = set(getattr(item, "fixturenames", ()))
-        for name in REGISTRY:
-            if f"{name}_server" in fixtures:
-                item.add_marker(name)
-                item.user_properties.append(("backend", name))
+        for auto in markers:
+            if auto.fixture in fixtures:
+                item.add_marker(auto.marker)
+                item.user_properties.append((auto.kind, auto.marker))
 
 
 def layer_folders(config: pytest.Config) -> dict[Path, str]:
@@ -265,11 +293,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             lines.append(f"{name}: {what} ({'; '.join(state['unavailable'].values())})")
             continue
         endpoint = Endpoint(**state)
-        started = (
-            f", started in {endpoint.started_in:.2f} s by {endpoint.started_by}"
-            if endpoint.started_in is not None
-            else ""
-        )
+        started = _started(endpoint)
         where = endpoint.extra.get("container_host")
         reached = f", reached at {where}" if where and where != "127.0.0.1" else ""
         source = f"{endpoint.source}{reached}"
@@ -280,8 +304,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line)
 
 
+def _started(endpoint: Endpoint) -> str:
+    """Who started the server and how long it took, phase by phase (a slow start's why)."""
+    if endpoint.started_in is None:
+        return ""
+    phases = ", ".join(
+        f"{phase} {seconds:.2f} s" for phase, seconds in endpoint.timings.items() if seconds >= 0.01
+    )
+    return f", started in {endpoint.started_in:.2f} s by {endpoint.started_by}" + (
+        f" ({phases})" if phases else ""
+    )
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the run's servers, clean what it left on shared ones, remove its directory.
+    """Release each backend (its provider stops the server the run started, or cleans
+    what the run left on a shared one), then remove the run's directory.
 
     A step that fails does not stop the others; the run directory goes last, by the
     same code the reaper runs if this process dies before it gets there.
@@ -295,22 +332,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             state = states.get(name)
             if state is None or "unavailable" in state:
                 continue
-            with _reported(f"stopping {name}"):
-                _release(backend, run, Endpoint(**state))
+            with _reported(f"releasing {name}"):
+                backend.release(run, Endpoint(**state))
         with _reported("removing containers"):
-            # Also those of starts that never completed: by id and by the run's label.
+            # Those of starts that never completed, by the run's label.
             for error in remove_run_containers(run):
                 sys.stderr.write(f"services: a container of run {run.id} stays: {error}\n")
     finally:
         run.remove()
         os.environ.pop(SHARED_RUN_ENV, None)
-
-
-def _release(backend: Backend, run: Run, endpoint: Endpoint) -> None:
-    if endpoint.pid is not None:
-        stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
-    elif endpoint.container_id is None and backend.cleanup is not None:
-        backend.cleanup(run, endpoint)  # containers go in one pass, after every backend
 
 
 @contextlib.contextmanager

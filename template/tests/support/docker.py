@@ -240,6 +240,13 @@ def _remove(host: str, container_id: str | None, labels: dict[str, str]) -> None
         pass  # the run's end and the reaper try again, by the run's labels
 
 
+def remove_container(run: Run, endpoint: Endpoint) -> None:
+    """The release of a container start: its container, and any other of the backend's
+    that a start of this run left (``remove_run_containers`` removes the rest)."""
+    labels = {**run_labels(run), BACKEND_LABEL: endpoint.backend}
+    _remove(str(endpoint.extra["docker_host"]), endpoint.container_id, labels)
+
+
 def remove_run_containers(run: Run) -> list[str]:
     """Remove every container of the run at its end (its workers are gone); what failed."""
     return docker_api.remove_run_containers(run.dir, settle=False)

@@ -8,20 +8,26 @@ for certain only when that process is gone from this same machine (see
 ``reaper.process_state``); a mark from another machine or container is never taken as
 over, so what it marks is left alone.
 
-Every name a run gives a database, topic, consumer group or bucket starts with
-``pgt_<run id>_`` (``pgt-<run id>-`` for S3 buckets).
+Every name a run gives a database, topic, consumer group, bucket, vhost or experiment
+starts with ``pgt_<run id>_`` (``pgt-<run id>-`` for S3 buckets): ``RunNames`` hands
+them out, and the prefix is spelled here only.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 from .reaper import identity, process_state
 from .run import Run
+from .safety import check_owned_name
+
+# What every name the suite makes on a server starts with, before the run id.
+PREFIX = "pgt"
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def process_mark(run: Run) -> Mark:
 
 def run_prefix(run_id: str, separator: str = "_") -> str:
     """``pgt_<run id>_``: S3 bucket names take ``-`` for a separator."""
-    return f"pgt{separator}{run_id}{separator}"
+    return f"{PREFIX}{separator}{run_id}{separator}"
 
 
 def mark_name(run_id: str, separator: str = "_") -> str:
@@ -72,5 +78,36 @@ def mark_name(run_id: str, separator: str = "_") -> str:
 
 def run_of_mark_name(name: str, separator: str = "_") -> str | None:
     """The run id in a mark's name (``pgt_<id>_mark``), or None for any other name."""
-    found = re.fullmatch(f"pgt{separator}([0-9a-f]+){separator}mark", name)
+    found = re.fullmatch(f"{PREFIX}{separator}([0-9a-f]+){separator}mark", name)
     return found[1] if found else None
+
+
+@dataclass(kw_only=True)
+class RunNames:
+    """What one process of a run names on a server, and removes again.
+
+    A name is ``<prefix><worker><separator><n>``: the prefix (``pgt_<run id>_``) says
+    which run, the worker which of its processes, ``n`` which test. Nothing without the
+    run's prefix is ever removed (``check_owned``), and each backend adds the proof its
+    server keeps (a comment, a description, a mark).
+    """
+
+    prefix: str
+    worker: str
+    separator: ClassVar[str] = "_"
+    _counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    def new_name(self) -> str:
+        return f"{self.prefix}{self.worker}{self.separator}{next(self._counter)}"
+
+    def check_owned(self, name: str) -> None:
+        """Refuse (``UnsafeTarget``) a name that is not this run's."""
+        check_owned_name(name, self.prefix)
+
+    def drop_all(self) -> None:
+        """Remove everything of this run on the server, its mark last (the cleanup of a
+        server the suite did not start)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the suite's own client, for the subclasses that keep one."""

@@ -68,6 +68,22 @@ class Endpoint:
     stop_signal: int | None = None
     container_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Seconds per phase of a local start (see local_servers.LocalStart): what benchmarks
+    # and a slow start's investigation read.
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One way to get a backend's server, and how to give it back.
+
+    ``release`` runs once, in the process that owns the run, after its last test, with
+    the endpoint ``start`` returned: it stops what the start started, or removes what
+    the run left on a server it did not start.
+    """
+
+    start: Callable[[Run], Endpoint]
+    release: Callable[[Run, Endpoint], None]
 
 
 @dataclass(frozen=True)
@@ -76,14 +92,15 @@ class Backend:
     test_env: str
     # The one command (or setting) that makes the backend available.
     fix: str
-    providers: dict[str, Callable[[Run], Endpoint]]
+    providers: dict[str, Provider]
     # Names the local server the header will report, or raises NotAvailable.
     describe_local: Callable[[], str]
     # On a server the suite did not start (url provider), once per run before any test
     # uses it: leaves the run's mark there and removes what provably dead runs left.
     prepare: Callable[[Run, Endpoint], None] | None = None
-    # Removes what the run left on a server the suite did not start, mark last.
-    cleanup: Callable[[Run, Endpoint], None] | None = None
+
+    def release(self, run: Run, endpoint: Endpoint) -> None:
+        self.providers[endpoint.provider].release(run, endpoint)
 
 
 REGISTRY: dict[str, Backend] = {}
@@ -248,7 +265,7 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
             stop_leftovers(run, backend.name)
         started = time.perf_counter()
         try:
-            endpoint = backend.providers[provider](run)
+            endpoint = backend.providers[provider].start(run)
             if provider == "url" and backend.prepare is not None:
                 _prepare(backend.prepare, backend.test_env, run, endpoint)
         except NotAvailable as reason:
