@@ -434,9 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         with report.stage("project suite"):
             report.data["suite"] = suite_wall(project, reps["suite"])
     finally:
-        if args.keep or args.project:
+        if args.keep and not args.project:
             log(f"kept {project.path}")
-        else:
+        else:  # with --project the scratch directory holds nothing of it
             shutil.rmtree(work, ignore_errors=True)
     report.data["targets"] = verdicts(report.data)
     report.notes += [
