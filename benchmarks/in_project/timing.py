@@ -1,0 +1,50 @@
+"""A pytest plugin that times each test's setup, call and teardown phases.
+
+Each phase is timed around pytest's own hook, fixtures included; the records go to the
+JSON file named by ``BENCH_TIMINGS_OUT`` at the end of the session. A test's kind is its
+function name without ``test_``: parametrized repetitions share it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+OUT_ENV = "BENCH_TIMINGS_OUT"
+_records: list[dict[str, object]] = []
+
+
+def _timed(item: pytest.Item, phase: str) -> Generator[None, object, object]:
+    started = time.perf_counter()
+    try:
+        return (yield)
+    finally:
+        kind = getattr(item, "originalname", item.name).removeprefix("test_")
+        seconds = time.perf_counter() - started
+        _records.append({"kind": kind, "phase": phase, "nodeid": item.nodeid, "s": seconds})
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _timed(item, "setup"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _timed(item, "call"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _timed(item, "teardown"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    out = os.environ.get(OUT_ENV)
+    if out:
+        Path(out).write_text(json.dumps(_records))
