@@ -27,9 +27,11 @@ import argparse
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from .in_project.timing import FIRST_TEST_ENV
 from .project import PROBES, Project, find_python, provision, run
 from .report import Report, log
 from .stats import distribution, fmt
@@ -83,7 +85,9 @@ LABELS = {
 }
 TARGETS = {  # name: (label, limit, unit)
     "rollback_p50_ms": ("rollback isolation (`db_session`), per test", 2.0, "ms"),
-    "clean_database_p50_ms": ("clean database (`clean_database`), per test", 100.0, "ms"),
+    "clean_database_p50_ms": ("clean database (`clean_database`), per test", 2.0, "ms"),
+    "clean_database_p99_ms": ("clean database (`clean_database`), per test, p99", 10.0, "ms"),
+    "warm_first_test_s": ("warm run (`--services-up`): `uv run pytest` to first test", 0.3, "s"),
     "pg_redis_start_s": ("Postgres + Redis local cold start, together", 1.0, "s"),
     "idle_postgres_mib": ("idle Postgres memory (PSS)", 100.0, "MiB"),
 }
@@ -108,6 +112,40 @@ def time_to_first_test(project: Project, reps: int, backends: list[str]) -> dict
         ):
             raise RuntimeError(f"first test {name}: {counts}")
         log(f"first test, {name}: p50 {results[name]['p50']:.2f} s")
+    return results
+
+
+def warm_runs(project: Project, reps: int, backends: list[str]) -> dict[str, Any]:
+    """From starting ``uv run pytest`` to its first test's setup, for one PostgreSQL and
+    one Redis test: with servers of its own (cold), then with the servers ``--services-up``
+    keeps (warm: the migrated template reused), then pytest with no plugin at all."""
+    chosen = [b for b in ("postgres", "redis") if b in backends]
+    argv = [*PYTEST, "-q", "-p", f"{PROBES.replace('/', '.')}.timing", "tests"]
+    argv += [f"--ignore={PROBES}", "-k", " or ".join(FIRST_TESTS[b] for b in chosen)]
+    # The floor: pytest itself, without the project's conftest, addopts or xdist.
+    bare = [*PYTEST, "-q", "-p", f"{PROBES.replace('/', '.')}.timing", "--noconftest"]
+    bare += ["-o", "addopts=", "-p", "no:xdist", f"{PROBES}/test_baseline.py::test_baseline[0]"]
+
+    def to_first_test(command: list[str], passed: int) -> float:
+        with tempfile.TemporaryDirectory() as scratch:
+            stamp = Path(scratch) / "first-test"
+            started = time.time()
+            _, done = run(command, project.path, {**project.env, FIRST_TEST_ENV: str(stamp)})
+            if outcome(done.stdout).get("passed") != passed:
+                raise RuntimeError(f"{' '.join(command)}: {done.stdout[-2000:]}")
+            return float(stamp.read_text()) - started
+
+    results: dict[str, Any] = {"backends": chosen}
+    results["cold"] = distribution([to_first_test(argv, len(chosen)) for _ in range(reps)])
+    run([*PYTEST, "--services-up"], project.path, project.env, timeout=300)
+    try:
+        to_first_test(argv, len(chosen))  # builds the template under its key: not counted
+        results["warm"] = distribution([to_first_test(argv, len(chosen)) for _ in range(reps)])
+    finally:
+        run([*PYTEST, "--services-down"], project.path, project.env, timeout=300)
+    results["bare"] = distribution([to_first_test(bare, 1) for _ in range(reps)])
+    for case in ("cold", "warm", "bare"):
+        log(f"to first test, {case}: p50 {results[case]['p50']:.2f} s")
     return results
 
 
@@ -231,6 +269,8 @@ def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
     values = {
         "rollback_p50_ms": net("db_session"),
         "clean_database_p50_ms": net("clean_database"),
+        "clean_database_p99_ms": costs.get("clean_database", {}).get("net", {}).get("total_p99"),
+        "warm_first_test_s": data.get("warm_runs", {}).get("warm", {}).get("p50"),
         "pg_redis_start_s": servers.get("pg_plus_redis_start_s", {}).get("p50"),
         "idle_postgres_mib": servers.get("postgres", {}).get("idle_pss_mib", {}).get("p50"),
     }
@@ -320,6 +360,11 @@ def markdown(data: dict[str, Any]) -> list[str]:
     row("first test: `tests/unit` (no services)", first.get("unit"))
     for b in backends:
         row(f"first test: one {label(b, servers)} test, cold", first.get(b))
+    warm = data.get("warm_runs", {})
+    tests = " + ".join(label(b, servers) for b in warm.get("backends", []))
+    row(f"to first test, {tests} tests, servers of its own (cold)", warm.get("cold"))
+    row("to first test, the same on warm servers (`--services-up`)", warm.get("warm"))
+    row("to first test, bare pytest (no conftest, no plugin, one test)", warm.get("bare"))
     for b in backends:
         row(f"{label(b, servers)} start (fresh run directory)", servers.get(b, {}).get("start_s"))
         for phase, d in servers.get(b, {}).get("phases_s", {}).items():
@@ -391,9 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the rendered project")
     args = parser.parse_args(argv)
     reps = (
-        {"first": 2, "servers": 2, "suite": 1}
+        {"first": 2, "servers": 2, "suite": 1, "warm": 5}
         if args.quick
-        else {"first": 5, "servers": 5, "suite": 3}
+        else {"first": 5, "servers": 5, "suite": 3, "warm": 11}
     )
     n = 50 if args.quick else 200
     counts = {
@@ -427,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with report.stage("time to first test"):
             report.data["time_to_first_test"] = time_to_first_test(project, reps["first"], backends)
+        with report.stage("warm runs"):
+            report.data["warm_runs"] = warm_runs(project, reps["warm"], backends)
         with report.stage("server starts"):
             report.data["servers"] = server_starts(project, reps["servers"], backends)
         with report.stage("per-test costs"):

@@ -2,7 +2,9 @@
 
 Each phase is timed around pytest's own hook, fixtures included; the records go to the
 JSON file named by ``BENCH_TIMINGS_OUT`` at the end of the session. A test's kind is its
-function name without ``test_``: parametrized repetitions share it.
+function name without ``test_``: parametrized repetitions share it. With
+``BENCH_FIRST_TEST_OUT``, the wall-clock time at which the first test's setup began is
+written there too: the runner subtracts the time it started the command.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 OUT_ENV = "BENCH_TIMINGS_OUT"
+FIRST_TEST_ENV = "BENCH_FIRST_TEST_OUT"
 _records: list[dict[str, object]] = []
 
 
@@ -31,6 +34,9 @@ def _timed(item: pytest.Item, phase: str) -> Generator[None, object, object]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    first_test_out = os.environ.pop(FIRST_TEST_ENV, None)  # popped: the first test only
+    if first_test_out:
+        Path(first_test_out).write_text(repr(time.time()))
     return (yield from _timed(item, "setup"))
 
 
