@@ -58,7 +58,13 @@ KNOWN_SETTINGS = {
 }
 LAYERS = ("unit", "integration", "e2e", "performance", "security")
 # Files the template writes in an existing project: none may be the project's already.
-ADOPTION_FILES = ("tests/plugins", "tests/support", "compose.test.yaml", "docs/testing.md")
+ADOPTION_FILES = (
+    "tests/plugins",
+    "tests/support",
+    "compose.test.yaml",
+    "docs/testing.md",
+    "docs/warm-runs.md",
+)
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "tests", "test", "docs"}
 _COPIER_TEMP = re.compile(r"^copier\._?main\.(old|new)_copy\.")
 

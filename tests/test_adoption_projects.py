@@ -150,6 +150,7 @@ def test_fastapi_sqlmodel_alembic_backend(tmp_path: Path, template: Path) -> Non
         "backend/.gitignore",
         "backend/compose.test.yaml",
         "backend/docs/testing.md",
+        "backend/docs/warm-runs.md",
         "backend/pyproject.toml",
         "backend/uv.lock",
     }
@@ -241,6 +242,7 @@ def test_redis_service_with_pytest_ini(tmp_path: Path, template: Path) -> None:
         ".gitlab/service-tests.gitlab-ci.yml",
         "compose.test.yaml",
         "docs/testing.md",
+        "docs/warm-runs.md",
         "pyproject.toml",
         "pytest.ini",
         "uv.lock",
