@@ -120,11 +120,13 @@ def warm_runs(project: Project, reps: int, backends: list[str]) -> dict[str, Any
     one Redis test: with servers of its own (cold), then with the servers ``--services-up``
     keeps (warm: the migrated template reused), then pytest with no plugin at all."""
     chosen = [b for b in ("postgres", "redis") if b in backends]
-    argv = [*PYTEST, "-q", "-p", f"{PROBES.replace('/', '.')}.timing", "tests"]
-    argv += [f"--ignore={PROBES}", "-k", " or ".join(FIRST_TESTS[b] for b in chosen)]
+    # `python -m pytest`: the project folder on sys.path for `-p tests.pg_bench.timing`.
+    timed = ["uv", "run", "python", "-m", *PYTEST[2:], "-q", "-p", "tests.pg_bench.timing"]
+    argv = [*timed, "tests", f"--ignore={PROBES}"]
+    argv += ["-k", " or ".join(FIRST_TESTS[b] for b in chosen)]
     # The floor: pytest itself, without the project's conftest, addopts or xdist.
-    bare = [*PYTEST, "-q", "-p", f"{PROBES.replace('/', '.')}.timing", "--noconftest"]
-    bare += ["-o", "addopts=", "-p", "no:xdist", f"{PROBES}/test_baseline.py::test_baseline[0]"]
+    bare = [*timed, "--noconftest", "-o", "addopts=", "-p", "no:xdist"]
+    bare.append(f"{PROBES}/test_baseline.py::test_baseline[0]")
 
     def to_first_test(command: list[str], passed: int) -> float:
         with tempfile.TemporaryDirectory() as scratch:
