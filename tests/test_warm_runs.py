@@ -10,6 +10,7 @@ and start time) and that directory: never other processes of the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 
 from .conftest import render
-from .test_generated_suites import junit_outcomes, synced
+from .test_generated_suites import junit_outcomes, servers_env, synced
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +36,25 @@ SIDE_EFFECT = """
     with open(__file__ + ".log", "a") as log:
         log.write("migrated\\n")
 """
+
+
+@contextlib.contextmanager
+def _services_dir() -> Iterator[Path]:
+    """A run base directory of this test's own; whatever a failed assertion left running
+    in it (the holder this test started, and its servers) is stopped afterwards."""
+    # In memory like the default base, and ours alone; the unprivileged server user
+    # (when we are root) must be able to pass through it.
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    base = Path(tempfile.mkdtemp(prefix="warm-", dir=shm))
+    base.chmod(0o711)
+    try:
+        yield base
+    finally:
+        state = _state(base)
+        if state is not None and _alive(state["holder"]):
+            os.kill(state["holder"]["pid"], signal.SIGTERM)
+            _wait_gone([state["holder"], *(s["process"] for s in state["servers"].values())])
+        subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +70,9 @@ def project(
     migrations = project / "tests" / "migrations.py"
     migrations.write_text(migrations.read_text() + SIDE_EFFECT)
     env = synced(project, "3.11", {})
-    # In memory like the default base, and ours alone; the unprivileged server user
-    # (when we are root) must be able to pass through it.
-    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    base = Path(tempfile.mkdtemp(prefix="warm-", dir=shm))
-    base.chmod(0o711)
-    env["TEST_SERVICES_DIR"] = str(base)
-    yield project, env, base
-    # Whatever a failed assertion left running: the holder this test started.
-    state = _state(base)
-    if state is not None and _alive(state["holder"]):
-        os.kill(state["holder"]["pid"], signal.SIGTERM)
-        _wait_gone([state["holder"], *(s["process"] for s in state["servers"].values())])
-    subprocess.run(["rm", "-rf", str(base)], check=False)
+    with _services_dir() as base:
+        env["TEST_SERVICES_DIR"] = str(base)
+        yield project, env, base
 
 
 def _pytest(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,23 +88,27 @@ def _suite(project: Path, name: str) -> list[str]:
             "tests/integration", f"--junitxml={project.parent / name}.xml"]  # fmt: skip
 
 
-def _passed(project: Path, name: str, run: subprocess.CompletedProcess[str]) -> str:
+def _passed(
+    project: Path, name: str, run: subprocess.CompletedProcess[str], backends: list[str] = BACKENDS
+) -> str:
     output = run.stdout[-5000:] + run.stderr[-2000:]
     assert run.returncode == 0, output
     outcomes, per_backend = junit_outcomes(project.parent / f"{name}.xml")
     assert outcomes["failure"] == outcomes["error"] == outcomes["skipped"] == 0, output
     assert outcomes["passed"] > 0, output
-    for backend in BACKENDS:
+    for backend in backends:
         assert per_backend[backend] > 0, f"no {backend} test ran:\n{output}"
     return run.stdout + run.stderr
 
 
-def _run_suite(project: Path, env: dict[str, str], name: str) -> str:
+def _run_suite(
+    project: Path, env: dict[str, str], name: str, backends: list[str] = BACKENDS
+) -> str:
     run = subprocess.run(
         _suite(project, name), cwd=project, env=env, capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
-    return _passed(project, name, run)
+    return _passed(project, name, run, backends)
 
 
 def _migrations(project: Path) -> int:
@@ -314,3 +328,78 @@ def test_template_key_covers_migrations_seeds_and_the_modules_they_import(
     changed = ["seeded", "migrations/versions/001_users.py", "app/base.py", "seeds.py"]
     changed.append("alembic.ini")
     assert len({keys[name] for name in changed}) == len(changed), keys
+
+
+# Every other backend a warm holder keeps: MongoDB (FerretDB, local), Kafka, S3 (moto),
+# RabbitMQ and MLflow, each through the local provider.
+OTHERS = ["mongo", "kafka", "s3", "rabbitmq", "mlflow"]
+# Run in the generated project: what the warm servers hold that a run named (pgt_...),
+# apart from what the holder's own run made (MLflow's artifact bucket).
+HELD_BY_RUNS = """
+import json, sys, urllib.request, base64
+import boto3, pymongo
+from confluent_kafka.admin import AdminClient
+from mlflow import MlflowClient
+state = json.loads(sys.argv[1])
+servers, holder = state["servers"], state["run"]["id"]
+def named(names):
+    return [n for n in names if n.startswith("pgt") and not n[4:].startswith(holder)]
+mongo = pymongo.MongoClient(servers["mongo"]["url"])
+s3 = boto3.client("s3", endpoint_url=servers["s3"]["url"], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+kafka = AdminClient({"bootstrap.servers": servers["kafka"]["url"].split("://")[-1]})
+api = servers["rabbitmq"]["extra"]["management_url"]
+request = urllib.request.Request(api + "/api/vhosts")
+request.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+mlflow = MlflowClient(servers["mlflow"]["url"])
+held = {
+    "mongo": named(mongo.list_database_names()),
+    "s3": named(b["Name"] for b in s3.list_buckets()["Buckets"]),
+    "kafka": named(kafka.list_topics(timeout=30).topics),
+    "rabbitmq": named(v["name"] for v in json.load(urllib.request.urlopen(request))),
+    "mlflow": named(e.name for e in mlflow.search_experiments()),
+}
+mongo.close()
+print(json.dumps(held))
+"""
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{"backends": OTHERS, "mongo_provider": "local", "python_version": "3.11"}],
+    ids=["mongo-kafka-s3-rabbitmq-mlflow"],
+)
+def test_every_other_backend_serves_warm_runs(
+    request: pytest.FixtureRequest, tmp_path: Path, answers: dict[str, Any]
+) -> None:
+    """Two runs on warm MongoDB, Kafka, S3, RabbitMQ and MLflow servers: each says so in
+    its header, runs every backend's tests, and leaves the servers holding nothing it
+    named (asked of the servers); ``--services-down`` then leaves nothing behind."""
+    project = render(
+        tmp_path / "project",
+        backends=OTHERS,
+        python_version="3.11",
+        test_layers=["unit", "integration"],
+    )
+    env = synced(project, "3.11", servers_env(request, OTHERS, project))
+    with _services_dir() as base:
+        env["TEST_SERVICES_DIR"] = str(base)
+        up = _pytest(project, env, "--services-up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = _state(base)
+        assert state is not None, up.stdout
+        assert set(state["servers"]) == set(OTHERS), state
+        for name in ("first", "second"):
+            output = _run_suite(project, env, name, OTHERS)
+            for backend in OTHERS:
+                assert f"{backend}: warm (services up " in output, output
+        held = subprocess.run(
+            ["uv", "run", "python", "-c", HELD_BY_RUNS, json.dumps(state)],
+            cwd=project, env=env, capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        assert json.loads(held.stdout) == {backend: [] for backend in OTHERS}, held.stdout
+        down = _pytest(project, env, "--services-down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        processes = [state["holder"], *(server["process"] for server in state["servers"].values())]
+        assert not any(map(_alive, processes))
+        assert list(base.iterdir()) == []
