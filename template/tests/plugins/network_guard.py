@@ -21,17 +21,14 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from ..support.docker import HOST_OVERRIDE_ENVS, container_hosts, expected_container_host
 from ..support.safety import hosts
 
-if TYPE_CHECKING:
-    import _socket
-    from _socket import _Address
-
+Connect = Callable[[socket.socket, Any], Any]
 ALLOW_ENV = "TEST_NETWORK_ALLOW"
 _SERVICE_URL_ENV = re.compile(r"TEST_[A-Z0-9_]+_URL")
 _MARKER = "allow_network"
@@ -51,6 +48,30 @@ class Guard:
         self.allow_all = allow_all
         self.suspended = 0
         self._allowed_addresses: set[str] = set()
+        self._real: dict[str, Connect] = {}
+
+    def install(self) -> None:
+        """Wrap ``socket.socket.connect`` and ``connect_ex`` with the check."""
+        for name in ("connect", "connect_ex"):
+            self._real[name] = getattr(socket.socket, name)
+            setattr(socket.socket, name, self._guarded(self._real[name]))
+
+    def uninstall(self) -> None:
+        for name, real in self._real.items():
+            setattr(socket.socket, name, real)
+
+    def _guarded(self, real: Connect) -> Connect:
+        def method(sock: socket.socket, address: Any) -> Any:
+            try:
+                self.check(sock.family, address)
+            except NetworkBlocked:
+                # socket.create_connection (http.client, urllib3) closes the socket when
+                # connect() raises an OSError only: a refused one would leak.
+                sock.close()
+                raise
+            return real(sock, address)
+
+        return method
 
     @property
     def active(self) -> bool:
@@ -110,46 +131,7 @@ def allowed_hosts(environ: dict[str, str] | os._Environ[str]) -> set[str]:
     return found
 
 
-def _allow_all(environ: dict[str, str] | os._Environ[str]) -> bool:
-    # TEST_SERVICES_ALLOW_REMOTE only lets service URLs be remote (CI aliases); their
-    # hosts are allowed above, so it does not switch the guard off.
-    return environ.get(ALLOW_ENV, "").strip() == "*"
-
-
-_GUARD_KEY = pytest.StashKey[tuple[Guard, Callable[[], None]]]()
-
-
-def install(guard: Guard) -> Callable[[], None]:
-    """Wrap socket.connect/connect_ex with the guard; returns the undo."""
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def check(sock: _socket.socket, address: _Address) -> None:
-        try:
-            guard.check(sock.family, address)
-        except NetworkBlocked:
-            # socket.create_connection (http.client, urllib3) closes the socket when
-            # connect() raises an OSError only: a refused one would leak.
-            sock.close()
-            raise
-
-    # Typed as the methods they replace (defined on _socket.socket) so the patch type-checks.
-    def connect(self: _socket.socket, address: _Address) -> None:
-        check(self, address)
-        return real_connect(self, address)
-
-    def connect_ex(self: _socket.socket, address: _Address) -> int:
-        check(self, address)
-        return real_connect_ex(self, address)
-
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
-
-    def undo() -> None:
-        socket.socket.connect = real_connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = real_connect_ex  # type: ignore[method-assign]
-
-    return undo
+_GUARD_KEY = pytest.StashKey[Guard]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -157,18 +139,20 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{_MARKER}: the test may connect to any host (lifts the outbound network guard)",
     )
-    guard = Guard(allowed_hosts(os.environ), _allow_all(os.environ))
-    config.stash[_GUARD_KEY] = (guard, install(guard))
+    # TEST_SERVICES_ALLOW_REMOTE only lets service URLs be remote (CI aliases); their
+    # hosts are allowed, so it does not switch the guard off.
+    allow_all = os.environ.get(ALLOW_ENV, "").strip() == "*"
+    config.stash[_GUARD_KEY] = Guard(allowed_hosts(os.environ), allow_all)
+    config.stash[_GUARD_KEY].install()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _GUARD_KEY in config.stash:
-        _, undo = config.stash[_GUARD_KEY]
-        undo()
+        config.stash[_GUARD_KEY].uninstall()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    guard, _ = config.stash[_GUARD_KEY]
+    guard = config.stash[_GUARD_KEY]
     if guard.allow_all:
         return f"network guard: off ({ALLOW_ENV}=*)"
     extra = sorted(guard.allowed_hosts - {"127.0.0.1", "::1", "localhost"})
@@ -183,7 +167,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     if item.get_closest_marker(_MARKER) is None:
         return (yield)
-    guard, _ = item.config.stash[_GUARD_KEY]
+    guard = item.config.stash[_GUARD_KEY]
     guard.suspended += 1
     try:
         return (yield)
@@ -194,4 +178,4 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 @pytest.fixture
 def network_guard(request: pytest.FixtureRequest) -> Guard:
     """The run's guard: what it allows, and whether it is lifted for this test."""
-    return request.config.stash[_GUARD_KEY][0]
+    return request.config.stash[_GUARD_KEY]

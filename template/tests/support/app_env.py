@@ -41,45 +41,28 @@ class Target:
     """One backend as the application should see it: this process's database there."""
 
     url: str
-    sqlalchemy_url: str = ""
+    sqlalchemy_url: str
+    host: str
+    port: str
+    user: str
+    password: str
+    database: str
 
     @classmethod
     def of(cls, url: str) -> Target:
-        """A target for ``url``; a PostgreSQL URL also gets its SQLAlchemy form."""
+        """``url`` and its parts; a PostgreSQL URL also gets its SQLAlchemy form."""
         scheme, _, rest = url.partition("://")
         postgres = scheme in ("postgres", "postgresql")
-        return cls(url, f"postgresql+psycopg://{rest}" if postgres else "")
-
-    def _split(self) -> tuple[str, int | None, str, str, str]:
-        netloc = urlsplit(self.url if "://" in self.url else f"//{self.url}")
-        return (
-            netloc.hostname or "",
-            netloc.port,
-            unquote(netloc.username or ""),
-            unquote(netloc.password or ""),
-            netloc.path.lstrip("/"),
+        parts = urlsplit(url if "://" in url else f"//{url}")
+        return cls(
+            url,
+            sqlalchemy_url=f"postgresql+psycopg://{rest}" if postgres else "",
+            host=parts.hostname or "",
+            port="" if parts.port is None else str(parts.port),
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            database=parts.path.lstrip("/"),
         )
-
-    @property
-    def host(self) -> str:
-        return self._split()[0]
-
-    @property
-    def port(self) -> str:
-        port = self._split()[1]
-        return "" if port is None else str(port)
-
-    @property
-    def user(self) -> str:
-        return self._split()[2]
-
-    @property
-    def password(self) -> str:
-        return self._split()[3]
-
-    @property
-    def database(self) -> str:
-        return self._split()[4]
 
 
 def parse(lines: Iterable[str], backends: Iterable[str]) -> dict[str, str]:
