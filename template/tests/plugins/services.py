@@ -74,13 +74,6 @@ def option(config: pytest.Config, name: str) -> Any:
     return value
 
 
-def _required(config: pytest.Config) -> bool:
-    required = option(config, "--require-services")
-    if required is not None:
-        return bool(required)
-    return running_in_ci()
-
-
 @dataclass(frozen=True)
 class AutoMarker:
     """Tests that use ``fixture`` get ``marker``, and the junit property ``kind=marker``
@@ -260,7 +253,8 @@ class Services:
     def __init__(self, config: pytest.Config) -> None:
         self.run = ensure_run(config)
         self.pins = pins_of(config)
-        self.required = _required(config)
+        required = option(config, "--require-services")
+        self.required = running_in_ci() if required is None else bool(required)
 
     def endpoint(self, backend: Backend) -> Endpoint:
         try:
@@ -281,25 +275,27 @@ def services(pytestconfig: pytest.Config) -> Services:
     return Services(pytestconfig)
 
 
+def _backend_states(run: Run) -> dict[str, dict[str, Any]]:
+    """The state of each backend the run asked for, in the registry's order."""
+    states = run.states()
+    return {name: states[name] for name in REGISTRY if name in states}
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     run = config.stash[RUN_KEY]
     if not run.is_owner:
         return
-    states = run.states()
     lines = []
-    for name in REGISTRY:
-        state = states.get(name)
-        if state is None:
-            continue
+    for name, state in _backend_states(run).items():
         if "unavailable" in state:
             what = "error" if state["error"] else "unavailable"
             lines.append(f"{name}: {what} ({'; '.join(state['unavailable'].values())})")
             continue
         endpoint = Endpoint(**state)
-        started = _started(endpoint)
         where = endpoint.extra.get("container_host")
         reached = f", reached at {where}" if where and where != "127.0.0.1" else ""
         source = f"{endpoint.source}{reached}"
+        started = _started(endpoint)
         lines.append(f"{name}: {endpoint.provider} ({source}), {endpoint.version}{started}")
     if lines:
         terminalreporter.write_sep("-", "services")
@@ -329,14 +325,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is None or not run.is_owner:
         return
-    states = run.states()
     try:
-        for name, backend in REGISTRY.items():
-            state = states.get(name)
-            if state is None or "unavailable" in state:
-                continue
-            with _reported(f"releasing {name}"):
-                backend.release(run, Endpoint(**state))
+        for name, state in _backend_states(run).items():
+            if "unavailable" not in state:
+                with _reported(f"releasing {name}"):
+                    REGISTRY[name].release(run, Endpoint(**state))
         with _reported("removing containers"):
             # Those of starts that never completed, by the run's label.
             for error in remove_run_containers(run):

@@ -84,39 +84,19 @@ class Run:
 
     @classmethod
     def from_shared(cls, shared: dict[str, Any], worker: str) -> Run:
-        return cls(
-            shared["id"],
-            Path(shared["dir"]),
-            shared["owner_pid"],
-            worker,
-            shared["worker_count"],
-        )
+        return cls(**{**shared, "dir": Path(shared["dir"]), "worker": worker})
 
     def shared(self) -> dict[str, Any]:
         """What a worker needs to join this run (sent through xdist's workerinput)."""
-        data = asdict(self)
-        data["dir"] = str(self.dir)
-        del data["worker"]
-        return data
+        return {**asdict(self), "dir": str(self.dir)}  # its worker name replaces ours
 
     @property
     def is_owner(self) -> bool:
         return os.getpid() == self.owner_pid
 
-    @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[int]:
-        """Hold a lock shared by the run's processes; yields its file descriptor.
-
-        The operating system releases it when the holder dies. Closing the descriptor,
-        not unlocking it, ends the hold: a process launched while the lock was held
-        keeps it until it lets go of its copy (see ``reaper.py launch``).
-        """
-        fd = os.open(self.dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield fd
-        finally:
-            os.close(fd)
+    def lock(self, name: str) -> contextlib.AbstractContextManager[int]:
+        """Hold a lock shared by the run's processes (see ``locked``)."""
+        return locked(self.dir / f"{name}.lock")
 
     def state_path(self, name: str) -> Path:
         return self.dir / f"{name}.json"
@@ -148,6 +128,20 @@ class Run:
             reaper.wait()
 
 
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[int]:
+    """An exclusive lock that the operating system releases if its holder dies; yields
+    its file descriptor. Closing the descriptor, not unlocking it, ends the hold: a
+    process launched while the lock was held keeps it until it lets go of its copy (see
+    ``reaper.py launch``)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def _start_reaper(run_id: str, run_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-I", "-S", str(_REAPER), "watch", str(os.getpid()), str(run_dir)],
@@ -167,14 +161,15 @@ def remove_abandoned_runs(base: Path) -> None:
     a running run owns is left alone.
     """
     for run_dir in base.glob(f"{RUN_DIR_PREFIX}*"):
-        owner, reaper = _record(run_dir / "owner.json"), _record(run_dir / "reaper.json")
+        owner, reaper = read_record(run_dir / "owner.json"), read_record(run_dir / "reaper.json")
         if owner is None or reaper is None:
             continue  # being created, or not ours to read
         if process_state(owner) == "dead" and process_state(reaper) == "dead":
             reap(run_dir)
 
 
-def _record(path: Path) -> dict[str, Any] | None:
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A JSON record, or None if it is missing or unreadable."""
     with contextlib.suppress(OSError, ValueError):
         record: dict[str, Any] = json.loads(path.read_text())
         return record
