@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,37 +73,23 @@ def option(config: pytest.Config, name: str) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class AutoMarker:
-    """Tests that use ``fixture`` get ``marker``, and the junit property ``kind=marker``
-    (by which a report counts the tests of each backend, stand-in and task queue)."""
-
-    fixture: str
-    marker: str
-    kind: str
-    # None: declared in pyproject.toml, as each backend's marker is.
-    description: str | None = None
-
-
-# Stand-ins and task queues, by fixture; each backend's comes from the registry.
-AUTO_MARKERS: dict[str, AutoMarker] = {}
+# Stand-ins and task queues: fixture -> (marker, kind, description). Each backend's
+# marker (``<name>_server`` -> ``<name>``, kind ``backend``) comes from the registry and
+# is declared in pyproject.toml.
+AUTO_MARKERS: dict[str, tuple[str, str, str]] = {}
 
 
 def mark_tests_using(fixture: str, marker: str, kind: str, description: str) -> None:
-    """Give every test that uses ``fixture`` the marker ``marker`` (called on import)."""
-    AUTO_MARKERS[fixture] = AutoMarker(fixture, marker, kind, description)
-
-
-def auto_markers() -> list[AutoMarker]:
-    backends = [AutoMarker(f"{name}_server", name, "backend") for name in REGISTRY]
-    return [*backends, *AUTO_MARKERS.values()]
+    """Give every test that uses ``fixture`` the marker ``marker``, and the junit property
+    ``kind=marker`` by which a report counts its tests (called on import)."""
+    AUTO_MARKERS[fixture] = (marker, kind, description)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     pins_of(config)  # a bad value is a usage error, before anything runs
     ensure_run(config)
-    for auto in AUTO_MARKERS.values():
-        config.addinivalue_line("markers", f"{auto.marker}: {auto.description} (automatic)")
+    for marker, _, description in AUTO_MARKERS.values():
+        config.addinivalue_line("markers", f"{marker}: {description} (automatic)")
 
 
 def pins_of(config: pytest.Config) -> dict[str, str]:
@@ -167,10 +152,8 @@ def pytest_configure_node(node: Any) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     pins = pins_of(config)
-    lines = [f"services: run {config.stash[RUN_KEY].id}, servers start on first use"]
-    for backend in REGISTRY.values():
-        lines.append(f"  {backend.name}: {_plan(backend.name, backend.test_env, pins)}")
-    return lines
+    plans = [f"  {b.name}: {_plan(b.name, b.test_env, pins)}" for b in REGISTRY.values()]
+    return [f"services: run {config.stash[RUN_KEY].id}, servers start on first use", *plans]
 
 
 def _plan(name: str, test_env: str, pins: dict[str, str]) -> str:
@@ -211,16 +194,21 @@ def _slower(name: str) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    folders, markers = layer_folders(config), auto_markers()
+    folders = layer_folders(config)
+    markers = {f"{name}_server": (name, "backend") for name in REGISTRY}
+    markers |= {fixture: (marker, kind) for fixture, (marker, kind, _) in AUTO_MARKERS.items()}
     for item in items:
-        layer = _layer(item.path, folders)
+        path = item.path.resolve()
+        layer = next(
+            (layer for folder, layer in folders.items() if path.is_relative_to(folder)), None
+        )
         if layer is not None:
             item.add_marker(layer)
         fixtures = set(getattr(item, "fixturenames", ()))
-        for auto in markers:
-            if auto.fixture in fixtures:
-                item.add_marker(auto.marker)
-                item.user_properties.append((auto.kind, auto.marker))
+        for fixture, (marker, kind) in markers.items():
+            if fixture in fixtures:
+                item.add_marker(marker)
+                item.user_properties.append((kind, marker))
 
 
 def layer_folders(config: pytest.Config) -> dict[Path, str]:
@@ -237,14 +225,6 @@ def layer_folders(config: pytest.Config) -> dict[Path, str]:
             )
         folders[(config.rootpath / folder.strip()).resolve()] = marker.strip()
     return folders
-
-
-def _layer(path: Path, folders: dict[Path, str]) -> str | None:
-    resolved = path.resolve()
-    for folder, layer in folders.items():
-        if resolved.is_relative_to(folder):
-            return layer
-    return None
 
 
 class Services:

@@ -71,8 +71,7 @@ class Run:
                 run_dir.mkdir(mode=0o700)
                 break
             except FileExistsError:  # another run's id: never let our reaper remove it
-                reaper.send_signal(signal.SIGUSR1)
-                reaper.wait()
+                _dismiss(reaper)
         _reapers[run_dir] = reaper
         if os.geteuid() == 0:
             # Postgres runs as an unprivileged user and must reach its data below here.
@@ -124,8 +123,7 @@ class Run:
         reap(self.dir)
         reaper = _reapers.pop(self.dir, None)
         if reaper is not None:
-            reaper.send_signal(signal.SIGUSR1)
-            reaper.wait()
+            _dismiss(reaper)
 
 
 @contextlib.contextmanager
@@ -153,13 +151,15 @@ def _start_reaper(run_id: str, run_dir: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def remove_abandoned_runs(base: Path) -> None:
-    """Remove run directories whose owner and reaper are both provably gone.
+def _dismiss(reaper: subprocess.Popen[bytes]) -> None:
+    """Tell a reaper to go without removing anything."""
+    reaper.send_signal(signal.SIGUSR1)
+    reaper.wait()
 
-    Their reaper normally removes them; this covers both being killed at once (a
-    whole process tree killed by a CI runner, say). A directory another machine or
-    a running run owns is left alone.
-    """
+
+def remove_abandoned_runs(base: Path) -> None:
+    """Remove run directories whose owner and reaper are both provably gone: killed at
+    once, as a CI runner kills a whole process tree (a reaper removes its own run's)."""
     for run_dir in base.glob(f"{RUN_DIR_PREFIX}*"):
         owner, reaper = read_record(run_dir / "owner.json"), read_record(run_dir / "reaper.json")
         if owner is None or reaper is None:
