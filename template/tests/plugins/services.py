@@ -46,7 +46,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("services", "real services for tests")
     group.addoption(
         "--services",
-        default=None,
         help="where servers come from: auto (default), url, local or docker; "
         "or per backend, e.g. postgres=url,redis=local (env: TEST_SERVICES)",
     )

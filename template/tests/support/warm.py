@@ -85,9 +85,8 @@ class Warm:
         return server
 
     def describe(self) -> str:
-        lines = [
-            f"services up {self.age()} ago (holder pid {self.holder['pid']}, run {self.run['id']})"
-        ]
+        holder, run = self.holder["pid"], self.run["id"]
+        lines = [f"services up {self.age()} ago (holder pid {holder}, run {run})"]
         for name, server in self.servers.items():
             alive = "" if self.server(name) is not None else " (exited)"
             lines.append(f"  {name}: {server['url']}, {server['version']}{alive}")
