@@ -158,8 +158,9 @@ def _dismiss(reaper: subprocess.Popen[bytes]) -> None:
 
 
 def remove_abandoned_runs(base: Path) -> None:
-    """Remove run directories whose owner and reaper are both provably gone: killed at
-    once, as a CI runner kills a whole process tree (a reaper removes its own run's)."""
+    """Remove run directories whose owner and reaper are both provably gone (killed at
+    once, as a CI runner kills a whole process tree); a directory that another machine
+    or a running run owns stays."""
     for run_dir in base.glob(f"{RUN_DIR_PREFIX}*"):
         owner, reaper = read_record(run_dir / "owner.json"), read_record(run_dir / "reaper.json")
         if owner is None or reaper is None:

@@ -6,8 +6,9 @@ writes this project's state file and waits. A run that proves from the file that
 holder and a server are still the processes recorded there uses that server as it would
 a URL's (see docs/warm-runs.md). ``--services-down`` stops the holder, whose run stops
 the servers and removes their data; a holder killed with ``kill -9`` takes its servers
-with it, as its run's reaper watches it. The file it then leaves names processes that
-are gone: every reader checks, says so and ignores it.
+with it, as its run's reaper watches it. The file is written atomically, so concurrent
+runs read it whole or not at all; one that names processes that are gone is ignored,
+and said so, by every reader.
 """
 
 from __future__ import annotations
