@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("services", "real services for tests")
     group.addoption(
         "--services",
-        default=None,
         help="where servers come from: auto (default), url, local or docker; "
         "or per backend, e.g. postgres=url,redis=local (env: TEST_SERVICES)",
     )
@@ -74,44 +72,23 @@ def option(config: pytest.Config, name: str) -> Any:
     return value
 
 
-def _required(config: pytest.Config) -> bool:
-    required = option(config, "--require-services")
-    if required is not None:
-        return bool(required)
-    return running_in_ci()
-
-
-@dataclass(frozen=True)
-class AutoMarker:
-    """Tests that use ``fixture`` get ``marker``, and the junit property ``kind=marker``
-    (by which a report counts the tests of each backend, stand-in and task queue)."""
-
-    fixture: str
-    marker: str
-    kind: str
-    # None: declared in pyproject.toml, as each backend's marker is.
-    description: str | None = None
-
-
-# Stand-ins and task queues, by fixture; each backend's comes from the registry.
-AUTO_MARKERS: dict[str, AutoMarker] = {}
+# Stand-ins and task queues: fixture -> (marker, kind, description). Each backend's
+# marker (``<name>_server`` -> ``<name>``, kind ``backend``) comes from the registry and
+# is declared in pyproject.toml.
+AUTO_MARKERS: dict[str, tuple[str, str, str]] = {}
 
 
 def mark_tests_using(fixture: str, marker: str, kind: str, description: str) -> None:
-    """Give every test that uses ``fixture`` the marker ``marker`` (called on import)."""
-    AUTO_MARKERS[fixture] = AutoMarker(fixture, marker, kind, description)
-
-
-def auto_markers() -> list[AutoMarker]:
-    backends = [AutoMarker(f"{name}_server", name, "backend") for name in REGISTRY]
-    return [*backends, *AUTO_MARKERS.values()]
+    """Give every test that uses ``fixture`` the marker ``marker``, and the junit property
+    ``kind=marker`` by which a report counts its tests (called on import)."""
+    AUTO_MARKERS[fixture] = (marker, kind, description)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     pins_of(config)  # a bad value is a usage error, before anything runs
     ensure_run(config)
-    for auto in AUTO_MARKERS.values():
-        config.addinivalue_line("markers", f"{auto.marker}: {auto.description} (automatic)")
+    for marker, _, description in AUTO_MARKERS.values():
+        config.addinivalue_line("markers", f"{marker}: {description} (automatic)")
 
 
 def pins_of(config: pytest.Config) -> dict[str, str]:
@@ -174,10 +151,8 @@ def pytest_configure_node(node: Any) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     pins = pins_of(config)
-    lines = [f"services: run {config.stash[RUN_KEY].id}, servers start on first use"]
-    for backend in REGISTRY.values():
-        lines.append(f"  {backend.name}: {_plan(backend.name, backend.test_env, pins)}")
-    return lines
+    plans = [f"  {b.name}: {_plan(b.name, b.test_env, pins)}" for b in REGISTRY.values()]
+    return [f"services: run {config.stash[RUN_KEY].id}, servers start on first use", *plans]
 
 
 def _plan(name: str, test_env: str, pins: dict[str, str]) -> str:
@@ -218,16 +193,21 @@ def _slower(name: str) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    folders, markers = layer_folders(config), auto_markers()
+    folders = layer_folders(config)
+    markers = {f"{name}_server": (name, "backend") for name in REGISTRY}
+    markers |= {fixture: (marker, kind) for fixture, (marker, kind, _) in AUTO_MARKERS.items()}
     for item in items:
-        layer = _layer(item.path, folders)
+        path = item.path.resolve()
+        layer = next(
+            (layer for folder, layer in folders.items() if path.is_relative_to(folder)), None
+        )
         if layer is not None:
             item.add_marker(layer)
         fixtures = set(getattr(item, "fixturenames", ()))
-        for auto in markers:
-            if auto.fixture in fixtures:
-                item.add_marker(auto.marker)
-                item.user_properties.append((auto.kind, auto.marker))
+        for fixture, (marker, kind) in markers.items():
+            if fixture in fixtures:
+                item.add_marker(marker)
+                item.user_properties.append((kind, marker))
 
 
 def layer_folders(config: pytest.Config) -> dict[Path, str]:
@@ -246,21 +226,14 @@ def layer_folders(config: pytest.Config) -> dict[Path, str]:
     return folders
 
 
-def _layer(path: Path, folders: dict[Path, str]) -> str | None:
-    resolved = path.resolve()
-    for folder, layer in folders.items():
-        if resolved.is_relative_to(folder):
-            return layer
-    return None
-
-
 class Services:
     """Hands out the run's servers; the session fixture ``services`` is one of these."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.run = ensure_run(config)
         self.pins = pins_of(config)
-        self.required = _required(config)
+        required = option(config, "--require-services")
+        self.required = running_in_ci() if required is None else bool(required)
 
     def endpoint(self, backend: Backend) -> Endpoint:
         try:
@@ -281,25 +254,27 @@ def services(pytestconfig: pytest.Config) -> Services:
     return Services(pytestconfig)
 
 
+def _backend_states(run: Run) -> dict[str, dict[str, Any]]:
+    """The state of each backend the run asked for, in the registry's order."""
+    states = run.states()
+    return {name: states[name] for name in REGISTRY if name in states}
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     run = config.stash[RUN_KEY]
     if not run.is_owner:
         return
-    states = run.states()
     lines = []
-    for name in REGISTRY:
-        state = states.get(name)
-        if state is None:
-            continue
+    for name, state in _backend_states(run).items():
         if "unavailable" in state:
             what = "error" if state["error"] else "unavailable"
             lines.append(f"{name}: {what} ({'; '.join(state['unavailable'].values())})")
             continue
         endpoint = Endpoint(**state)
-        started = _started(endpoint)
         where = endpoint.extra.get("container_host")
         reached = f", reached at {where}" if where and where != "127.0.0.1" else ""
         source = f"{endpoint.source}{reached}"
+        started = _started(endpoint)
         lines.append(f"{name}: {endpoint.provider} ({source}), {endpoint.version}{started}")
     if lines:
         terminalreporter.write_sep("-", "services")
@@ -329,14 +304,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is None or not run.is_owner:
         return
-    states = run.states()
     try:
-        for name, backend in REGISTRY.items():
-            state = states.get(name)
-            if state is None or "unavailable" in state:
-                continue
-            with _reported(f"releasing {name}"):
-                backend.release(run, Endpoint(**state))
+        for name, state in _backend_states(run).items():
+            if "unavailable" not in state:
+                with _reported(f"releasing {name}"):
+                    REGISTRY[name].release(run, Endpoint(**state))
         with _reported("removing containers"):
             # Those of starts that never completed, by the run's label.
             for error in remove_run_containers(run):

@@ -17,43 +17,31 @@ from ..support.providers import REGISTRY, ServiceUnavailable, acquire
 from ..support.run import Run
 from .services import RUN_KEY, ensure_run
 
-COMMANDS = ("services_up", "services_down", "services_status")
+COMMANDS = {
+    "--services-up": "start this project's servers and keep them running for later runs, then exit",
+    "--services-down": "stop the servers --services-up started and remove their data, then exit",
+    "--services-status": "say which servers --services-up keeps running, then exit (1 if none)",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("services")
-    group.addoption(
-        "--services-up",
-        action="store_true",
-        help="start this project's servers and keep them running for later runs, then exit",
-    )
-    group.addoption(
-        "--services-down",
-        action="store_true",
-        help="stop the servers --services-up started and remove their data, then exit",
-    )
-    group.addoption(
-        "--services-status",
-        action="store_true",
-        help="say which servers --services-up keeps running, then exit (1 if none)",
-    )
+    for command, text in COMMANDS.items():
+        group.addoption(command, action="store_true", help=text)
     # The holder that --services-up starts: a run that starts every server and waits.
     group.addoption("--services-hold", action="store_true", help=argparse.SUPPRESS)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    chosen = [name for name in COMMANDS if config.getoption(name)]
+    chosen = [command for command in COMMANDS if config.getoption(command)]
     if len(chosen) > 1:
-        raise pytest.UsageError("give one of --services-up, --services-down, --services-status")
-    if not chosen:
-        return None
-    say = print
-    if chosen[0] == "services_down":
-        return warm.down(say)
-    if chosen[0] == "services_status":
-        return warm.status(say)
-    return warm.up(_holder_args(config), say)
+        raise pytest.UsageError(f"give one of {', '.join(COMMANDS)}")
+    if chosen == ["--services-down"]:
+        return warm.down(print)
+    if chosen == ["--services-status"]:
+        return warm.status(print)
+    return warm.up(_holder_args(config), print) if chosen else None
 
 
 def _holder_args(config: pytest.Config) -> list[str]:
@@ -78,10 +66,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     run = config.stash.get(RUN_KEY, None)
     if run is None or not run.is_owner:
         return
-    lines = []
     notice = warm.stale_notice()
-    if notice is not None:
-        lines.append(notice)
+    lines = [notice] if notice is not None else []
     template = run.read_state("postgres-databases") or {}
     if "warm" in template:
         lines.append(

@@ -71,8 +71,7 @@ class Run:
                 run_dir.mkdir(mode=0o700)
                 break
             except FileExistsError:  # another run's id: never let our reaper remove it
-                reaper.send_signal(signal.SIGUSR1)
-                reaper.wait()
+                _dismiss(reaper)
         _reapers[run_dir] = reaper
         if os.geteuid() == 0:
             # Postgres runs as an unprivileged user and must reach its data below here.
@@ -84,39 +83,19 @@ class Run:
 
     @classmethod
     def from_shared(cls, shared: dict[str, Any], worker: str) -> Run:
-        return cls(
-            shared["id"],
-            Path(shared["dir"]),
-            shared["owner_pid"],
-            worker,
-            shared["worker_count"],
-        )
+        return cls(**{**shared, "dir": Path(shared["dir"]), "worker": worker})
 
     def shared(self) -> dict[str, Any]:
         """What a worker needs to join this run (sent through xdist's workerinput)."""
-        data = asdict(self)
-        data["dir"] = str(self.dir)
-        del data["worker"]
-        return data
+        return {**asdict(self), "dir": str(self.dir)}  # its worker name replaces ours
 
     @property
     def is_owner(self) -> bool:
         return os.getpid() == self.owner_pid
 
-    @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[int]:
-        """Hold a lock shared by the run's processes; yields its file descriptor.
-
-        The operating system releases it when the holder dies. Closing the descriptor,
-        not unlocking it, ends the hold: a process launched while the lock was held
-        keeps it until it lets go of its copy (see ``reaper.py launch``).
-        """
-        fd = os.open(self.dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield fd
-        finally:
-            os.close(fd)
+    def lock(self, name: str) -> contextlib.AbstractContextManager[int]:
+        """Hold a lock shared by the run's processes (see ``locked``)."""
+        return locked(self.dir / f"{name}.lock")
 
     def state_path(self, name: str) -> Path:
         return self.dir / f"{name}.json"
@@ -144,8 +123,21 @@ class Run:
         reap(self.dir)
         reaper = _reapers.pop(self.dir, None)
         if reaper is not None:
-            reaper.send_signal(signal.SIGUSR1)
-            reaper.wait()
+            _dismiss(reaper)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[int]:
+    """An exclusive lock that the operating system releases if its holder dies; yields
+    its file descriptor. Closing the descriptor, not unlocking it, ends the hold: a
+    process launched while the lock was held keeps it until it lets go of its copy (see
+    ``reaper.py launch``)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _start_reaper(run_id: str, run_dir: Path) -> subprocess.Popen[bytes]:
@@ -159,22 +151,26 @@ def _start_reaper(run_id: str, run_dir: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def remove_abandoned_runs(base: Path) -> None:
-    """Remove run directories whose owner and reaper are both provably gone.
+def _dismiss(reaper: subprocess.Popen[bytes]) -> None:
+    """Tell a reaper to go without removing anything."""
+    reaper.send_signal(signal.SIGUSR1)
+    reaper.wait()
 
-    Their reaper normally removes them; this covers both being killed at once (a
-    whole process tree killed by a CI runner, say). A directory another machine or
-    a running run owns is left alone.
-    """
+
+def remove_abandoned_runs(base: Path) -> None:
+    """Remove run directories whose owner and reaper are both provably gone (killed at
+    once, as a CI runner kills a whole process tree); a directory that another machine
+    or a running run owns stays."""
     for run_dir in base.glob(f"{RUN_DIR_PREFIX}*"):
-        owner, reaper = _record(run_dir / "owner.json"), _record(run_dir / "reaper.json")
+        owner, reaper = read_record(run_dir / "owner.json"), read_record(run_dir / "reaper.json")
         if owner is None or reaper is None:
             continue  # being created, or not ours to read
         if process_state(owner) == "dead" and process_state(reaper) == "dead":
             reap(run_dir)
 
 
-def _record(path: Path) -> dict[str, Any] | None:
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A JSON record, or None if it is missing or unreadable."""
     with contextlib.suppress(OSError, ValueError):
         record: dict[str, Any] = json.loads(path.read_text())
         return record

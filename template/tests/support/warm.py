@@ -1,27 +1,18 @@
 """Warm servers: the project's servers kept running between pytest runs.
 
-``pytest --services-up`` starts a *holder*: a pytest process of its own (so it reads the
+``pytest --services-up`` starts a *holder*, a pytest process of its own (it reads the
 same settings as any run) that starts every backend's local server in a run of its own,
-writes this project's warm state file and waits. A later run that finds the file, and
-proves from it that the holder and each server are still the processes recorded there,
-uses those servers instead of starting its own; on them it behaves exactly as on a
-server given by URL: it leaves its mark, makes its own databases, keys, topics and
-buckets, removes them at the end, and removes what provably finished runs left.
-``pytest --services-down`` stops the holder, whose run stops the servers and removes
-their data.
-
-The state file is ``pytest-warm-<key>.json`` in the run base directory (/dev/shm, or
-``TEST_SERVICES_DIR``), ``<key>`` a hash of the project's root directory. It is written
-atomically, so concurrent runs read it whole or not at all. A holder killed with
-``kill -9`` takes its servers with it: its run's reaper watches it like any run's
-owner. The file it leaves then names processes that are gone: every reader checks,
-says so, and ignores it; the next ``--services-up`` or ``--services-down`` removes it.
+writes this project's state file and waits. A run that proves from the file that the
+holder and a server are still the processes recorded there uses that server as it would
+a URL's (see docs/warm-runs.md). ``--services-down`` stops the holder, whose run stops
+the servers and removes their data; a holder killed with ``kill -9`` takes its servers
+with it, as its run's reaper watches it. The file is written atomically, so concurrent
+runs read it whole or not at all; one that names processes that are gone is ignored,
+and said so, by every reader.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -29,13 +20,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .reaper import identity, kill_process, process_state, wait_for_exit, write_record
-from .run import RUN_DIR_PREFIX, Run, base_dir, remove_abandoned_runs
+from .run import RUN_DIR_PREFIX, Run, base_dir, locked, read_record, remove_abandoned_runs
 
 # The directory that holds the tests package: the project whose servers these are.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -46,18 +37,13 @@ WARM_WORKERS = 61
 WARM_PROVIDER = "warm"
 # A Kafka broker or MongoDB may take a while on a cold machine.
 UP_TIMEOUT = 180.0
+Say = Callable[[str], object]
 
 
-def project_key(root: Path = PROJECT_ROOT) -> str:
-    return hashlib.sha256(str(root).encode()).hexdigest()[:12]
-
-
-def state_path(root: Path = PROJECT_ROOT) -> Path:
-    return base_dir() / f"pytest-warm-{project_key(root)}.json"
-
-
-def log_path(root: Path = PROJECT_ROOT) -> Path:
-    return state_path(root).with_suffix(".log")
+def state_path() -> Path:
+    """``pytest-warm-<hash of the project's folder>.json`` beside the run directories."""
+    key = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:12]
+    return base_dir() / f"pytest-warm-{key}.json"
 
 
 @dataclass(frozen=True)
@@ -79,13 +65,10 @@ class Warm:
         minutes = int((time.time() - self.since) // 60)
         if minutes < 1:
             return "less than a minute"
-        if minutes < 120:
-            return f"{minutes} min"
-        return f"{minutes // 60} h"
+        return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
 
     def stale(self) -> str | None:
-        """Why the file cannot be trusted, or None: the holder must be the process it
-        recorded, and its run directory still there."""
+        """Why the file cannot be trusted (its holder or run directory is gone), or None."""
         if self.root != str(PROJECT_ROOT):
             return f"it was written for {self.root}"
         state = process_state(self.holder)
@@ -101,6 +84,15 @@ class Warm:
         if server is None or process_state(server["process"]) != "alive":
             return None
         return server
+
+    def describe(self) -> str:
+        holder, run = self.holder["pid"], self.run["id"]
+        lines = [f"services up {self.age()} ago (holder pid {holder}, run {run})"]
+        for name, server in self.servers.items():
+            alive = "" if self.server(name) is not None else " (exited)"
+            lines.append(f"  {name}: {server['url']}, {server['version']}{alive}")
+        lines += [f"  {name}: not started ({why})" for name, why in self.unavailable.items()]
+        return "\n".join(lines)
 
 
 # A state file being replaced, or one an older version wrote.
@@ -148,26 +140,19 @@ def endpoint_state(name: str, run: Run) -> dict[str, Any] | None:
     """The warm server of backend ``name`` as an endpoint this run uses like a URL's,
     or None (no warm servers, or this is the holder's own run)."""
     warm = current()
-    if warm is None or warm.run["id"] == run.id:
-        return None
-    server = warm.server(name)
-    if server is None:
+    server = warm.server(name) if warm is not None and warm.run["id"] != run.id else None
+    if warm is None or server is None:
         return None
     endpoint = {key: value for key, value in server.items() if key != "process"}
-    extra = {
-        **endpoint.get("extra", {}),
-        "warm": {"run": warm.run["id"], "holder": warm.holder, "since": warm.since},
-    }
+    warmth = {"run": warm.run["id"], "holder": warm.holder, "since": warm.since}
     return {
         **endpoint,
         "provider": WARM_PROVIDER,
         "source": f"services up {warm.age()} ago; {endpoint['provider']}: {endpoint['source']}",
-        "started_in": None,
+        # The holder's run started the server and stops it: this run neither.
+        **dict.fromkeys(("started_in", "pid", "stop_signal", "container_id")),
         "started_by": "",
-        "pid": None,
-        "stop_signal": None,
-        "container_id": None,
-        "extra": extra,
+        "extra": {**endpoint.get("extra", {}), "warm": warmth},
     }
 
 
@@ -218,42 +203,17 @@ def hold() -> None:
 # --- up, down, status ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _exclusive() -> Iterator[None]:
-    """One ``up`` or ``down`` of this project at a time."""
-    path = state_path().with_suffix(".lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def describe(warm: Warm) -> list[str]:
-    holder, run = warm.holder["pid"], warm.run["id"]
-    lines = [f"services up {warm.age()} ago (holder pid {holder}, run {run})"]
-    for name, server in warm.servers.items():
-        alive = "" if warm.server(name) is not None else " (exited)"
-        lines.append(f"  {name}: {server['url']}, {server['version']}{alive}")
-    for name, reason in warm.unavailable.items():
-        lines.append(f"  {name}: not started ({reason})")
-    return lines
-
-
-def up(pytest_args: Sequence[str], say: Any) -> int:
+def up(pytest_args: Sequence[str], say: Say) -> int:
     """Start the holder and wait until its servers answer (or it fails)."""
-    with _exclusive():
+    with locked(state_path().with_suffix(".lock")):  # one up or down at a time
         warm = read()
         if warm is not None and warm.stale() is None:
-            say("services are already up; --services-down stops them")
-            for line in describe(warm):
-                say(line)
+            say(f"services are already up; --services-down stops them\n{warm.describe()}")
             return 0
         if warm is not None:
             say(f"services: removing the stale state file ({warm.stale()})")
             _remove_leftovers(warm)
-        log = log_path()
+        log = state_path().with_suffix(".log")
         with log.open("wb") as out:
             holder = subprocess.Popen(
                 [sys.executable, "-m", "pytest", "--services-hold", *pytest_args],
@@ -264,10 +224,7 @@ def up(pytest_args: Sequence[str], say: Any) -> int:
                 start_new_session=True,  # outlives this command and its terminal
             )
         deadline = time.monotonic() + UP_TIMEOUT
-        while True:
-            warm = read()
-            if warm is not None and warm.holder["pid"] == holder.pid:
-                break
+        while (warm := read()) is None or warm.holder["pid"] != holder.pid:
             if holder.poll() is not None or time.monotonic() > deadline:
                 if holder.poll() is None:
                     holder.kill()
@@ -276,26 +233,24 @@ def up(pytest_args: Sequence[str], say: Any) -> int:
                 say(log.read_text(errors="replace")[-4000:])
                 return 1
             time.sleep(0.05)
-        for line in describe(warm):
-            say(line)
+        say(warm.describe())
         return 0
 
 
-def down(say: Any) -> int:
+def down(say: Say) -> int:
     """Stop the holder (its run stops the servers and removes their data), then the file."""
-    with _exclusive():
+    with locked(state_path().with_suffix(".lock")):
         warm = read()
         if warm is None:
             say("services: no warm servers for this project")
             state_path().unlink(missing_ok=True)
             return 0
         stale = warm.stale()
-        if stale is None and kill_process(warm.holder, signal.SIGTERM):
-            if not wait_for_exit(warm.holder, 60):
-                kill_process(warm.holder)  # its reaper still removes the servers
-                wait_for_exit(warm.holder, 10)
-        elif stale is not None:
+        if stale is not None:
             say(f"services: the state file was stale ({stale})")
+        elif kill_process(warm.holder, signal.SIGTERM) and not wait_for_exit(warm.holder, 60):
+            kill_process(warm.holder)  # its reaper still removes the servers
+            wait_for_exit(warm.holder, 10)
         _remove_leftovers(warm)
         state_path().with_suffix(".lock").unlink(missing_ok=True)
         names = ", ".join(warm.servers) or "nothing"
@@ -306,7 +261,7 @@ def down(say: Any) -> int:
 def _remove_leftovers(warm: Warm) -> None:
     """The holder's run, once its reaper is done with it; if holder and reaper are both
     gone (killed together), its servers and directory, as any run's would be."""
-    reaper = _reaper_of(warm)
+    reaper = read_record(warm.run_dir / "reaper.json") or {}
     deadline = time.monotonic() + 15
     while warm.run_dir.is_dir() and time.monotonic() < deadline:
         if process_state(warm.holder) == "dead" and process_state(reaper) == "dead":
@@ -315,26 +270,16 @@ def _remove_leftovers(warm: Warm) -> None:
     if warm.run_dir.is_dir() and warm.run_dir.name.startswith(RUN_DIR_PREFIX):
         remove_abandoned_runs(warm.run_dir.parent)
     state_path().unlink(missing_ok=True)
-    log_path().unlink(missing_ok=True)
+    state_path().with_suffix(".log").unlink(missing_ok=True)
 
 
-def _reaper_of(warm: Warm) -> dict[str, Any]:
-    try:
-        record: dict[str, Any] = json.loads((warm.run_dir / "reaper.json").read_text())
-    except _UNREADABLE:
-        return {}
-    return record
-
-
-def status(say: Any) -> int:
+def status(say: Say) -> int:
     warm = read()
     if warm is None:
         say("services: not up (pytest --services-up starts them)")
         return 1
-    stale = warm.stale()
-    if stale is not None:
+    if (stale := warm.stale()) is not None:
         say(f"services: not up; the state file is stale ({stale}); --services-down removes it")
         return 1
-    for line in describe(warm):
-        say(line)
+    say(warm.describe())
     return 0
