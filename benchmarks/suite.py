@@ -63,7 +63,11 @@ ISOLATION = {
 # (in_project/test_floors.py): fixture kind -> (floor, how many the fixture needs, what).
 FLOORS = {
     "db_session": ("postgres_begin_rollback", 1, "`BEGIN` + `ROLLBACK`"),
-    "clean_database": ("postgres_clone_drop", 1, "`CREATE DATABASE ... TEMPLATE` + `DROP`"),
+    "clean_database": (
+        "postgres_clone_drop",
+        1,
+        "`CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY` + `DROP`",
+    ),
     "redis_client": ("redis_flushdb", 2, "`FLUSHDB`, before and after (x2)"),
     "mongo_database": ("mongo_drop_database", 1, "`dropDatabase` of a one-document database"),
     "kafka_topic_group": ("kafka_create_delete_topic", 1, "create + delete a topic"),
