@@ -91,8 +91,8 @@ LABELS = {
 TARGETS = {  # name: (label, limit, unit)
     "rollback_p50_ms": ("rollback isolation (`db_session`), per test", 2.0, "ms"),
     "clean_database_p50_ms": (
-        "clean database (`clean_database`), per test (`suite`: tests that do work, "
-        "setup + teardown)",
+        "clean database (`clean_database`), per test (`suite`: back-to-back tests that "
+        "connect and `SELECT 1`; setup + teardown net of a bare test, the body left out)",
         2.0,
         "ms",
     ),
