@@ -28,6 +28,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,11 @@ ISOLATION = {
 # (in_project/test_floors.py): fixture kind -> (floor, how many the fixture needs, what).
 FLOORS = {
     "db_session": ("postgres_begin_rollback", 1, "`BEGIN` + `ROLLBACK`"),
-    "clean_database": ("postgres_clone_drop", 1, "`CREATE DATABASE ... TEMPLATE` + `DROP`"),
+    "clean_database": (
+        "postgres_clone_drop",
+        1,
+        "`CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY` + `DROP`",
+    ),
     "redis_client": ("redis_flushdb", 2, "`FLUSHDB`, before and after (x2)"),
     "mongo_database": ("mongo_drop_database", 1, "`dropDatabase` of a one-document database"),
     "kafka_topic_group": ("kafka_create_delete_topic", 1, "create + delete a topic"),
@@ -85,9 +90,24 @@ LABELS = {
 }
 TARGETS = {  # name: (label, limit, unit)
     "rollback_p50_ms": ("rollback isolation (`db_session`), per test", 2.0, "ms"),
-    "clean_database_p50_ms": ("clean database (`clean_database`), per test", 2.0, "ms"),
-    "clean_database_p99_ms": ("clean database (`clean_database`), per test, p99", 10.0, "ms"),
-    "warm_first_test_s": ("warm run (`--services-up`): `uv run pytest` to first test", 0.3, "s"),
+    "clean_database_p50_ms": (
+        "clean database (`clean_database`), per test (`suite`: back-to-back tests that "
+        "connect and `SELECT 1`; setup + teardown net of a bare test, the body left out)",
+        2.0,
+        "ms",
+    ),
+    "clean_database_p99_ms": ("clean database, per test, p99 (the same tests)", 10.0, "ms"),
+    "warm_first_test_s": (
+        "warm run (`--services-up`): `uv run pytest` to the first of one PostgreSQL and "
+        "one Redis test",
+        0.3,
+        "s",
+    ),
+    "warm_own_cost_s": (
+        "the same warm run less bare pytest with the same installed plugins (the suite's own cost)",
+        0.3,
+        "s",
+    ),
     "pg_redis_start_s": ("Postgres + Redis local cold start, together", 1.0, "s"),
     "idle_postgres_mib": ("idle Postgres memory (PSS)", 100.0, "MiB"),
 }
@@ -115,39 +135,105 @@ def time_to_first_test(project: Project, reps: int, backends: list[str]) -> dict
     return results
 
 
+# The floors a warm run is read against, measured in the same run (``warm_runs``).
+WARM_CASES = {
+    "cold": "the project's run, servers of its own",
+    "warm": "the project's run on warm servers (`--services-up`)",
+    "bare_plugins": "bare pytest, the project's installed plugins (no conftest, one test)",
+    "bare": "bare pytest, no third-party plugin (no conftest, one test)",
+    "imports": "`python -c 'import pytest, sqlalchemy'` (process exit, not a first test)",
+}
+BYTECODE_NOTE = (
+    "bytecode caches usable: `PYTHONDONTWRITEBYTECODE` removed from the runs' environment, "
+    "site-packages compiled by `uv sync` (`compile-bytecode`), one untimed run of each "
+    "case first"
+)
+
+
+def installed_plugins(project: Project) -> list[str]:
+    """The pytest plugins installed in the project's environment (entry point names)."""
+    _, done = project.python(
+        "-c",
+        "import importlib.metadata as m; "
+        "print(' '.join(e.name for e in m.entry_points(group='pytest11')))",
+    )
+    return done.stdout.split()
+
+
 def warm_runs(project: Project, reps: int, backends: list[str]) -> dict[str, Any]:
     """From starting ``uv run pytest`` to its first test's setup, for one PostgreSQL and
     one Redis test: with servers of its own (cold), then with the servers ``--services-up``
-    keeps (warm: the migrated template reused), then pytest with no plugin at all."""
+    keeps (warm: the migrated template reused), interleaved with the floors under it:
+    pytest with the project's installed plugins and no conftest, pytest with no
+    third-party plugin, and the imports any test of an SQLAlchemy app needs."""
     chosen = [b for b in ("postgres", "redis") if b in backends]
     # `python -m pytest`: the project folder on sys.path for `-p tests.pg_bench.timing`.
-    timed = ["uv", "run", "python", "-m", *PYTEST[2:], "-q", "-p", "tests.pg_bench.timing"]
+    # Random order stays on (as `uv run pytest` runs): pytest-randomly is a plugin the
+    # project installs, and what it imports is part of every run.
+    timed = ["uv", "run", "python", "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    timed += ["-p", "tests.pg_bench.timing"]
     argv = [*timed, "tests", f"--ignore={PROBES}"]
     argv += ["-k", " or ".join(FIRST_TESTS[b] for b in chosen)]
-    # The floor: pytest itself, without the project's conftest, addopts or xdist.
-    bare = [*timed, "--noconftest", "-o", "addopts=", "-p", "no:xdist"]
-    bare.append(f"{PROBES}/test_baseline.py::test_baseline[0]")
+    # The floors: pytest itself, without the project's conftest, addopts or xdist's
+    # workers; then without any plugin the project installed.
+    one_test = f"{PROBES}/test_baseline.py::test_baseline[0]"
+    bare_plugins = [*timed, "--noconftest", "-o", "addopts=", "-p", "no:xdist", one_test]
+    off = [a for name in installed_plugins(project) for a in ("-p", f"no:{name}")]
+    bare = [*timed, "--noconftest", "-o", "addopts=", *off, one_test]
+    imports = ["uv", "run", "python", "-c", "import pytest, sqlalchemy"]
+    # CPU time of the pytest process up to its first test, per case: on a loaded machine
+    # the wall clock mostly measures the other processes; this hardly moves with them.
+    cpu: dict[str, list[float]] = {"warm": [], "bare_plugins": [], "bare": []}
 
-    def to_first_test(command: list[str], passed: int) -> float:
+    def to_first_test(command: list[str], passed: int, case: str = "") -> float:
         with tempfile.TemporaryDirectory() as scratch:
             stamp = Path(scratch) / "first-test"
             started = time.time()
             _, done = run(command, project.path, {**project.env, FIRST_TEST_ENV: str(stamp)})
             if outcome(done.stdout).get("passed") != passed:
                 raise RuntimeError(f"{' '.join(command)}: {done.stdout[-2000:]}")
-            return float(stamp.read_text()) - started
+            wall, used = stamp.read_text().split()
+            if case:
+                cpu[case].append(float(used))
+            return float(wall) - started
 
-    results: dict[str, Any] = {"backends": chosen}
+    cases: dict[str, Callable[[], float]] = {
+        "warm": lambda: to_first_test(argv, len(chosen), "warm"),
+        "bare_plugins": lambda: to_first_test(bare_plugins, 1, "bare_plugins"),
+        "bare": lambda: to_first_test(bare, 1, "bare"),
+        "imports": lambda: run(imports, project.path, project.env)[0],
+    }
+    results: dict[str, Any] = {"backends": chosen, "disabled_plugins": [a[3:] for a in off[1::2]]}
+    results["bytecode"] = BYTECODE_NOTE
+    to_first_test(argv, len(chosen))  # bytecode of the project's own modules: not counted
     results["cold"] = distribution([to_first_test(argv, len(chosen)) for _ in range(reps)])
+    samples: dict[str, list[float]] = {case: [] for case in cases}
     run([*PYTEST, "--services-up"], project.path, project.env, timeout=300)
     try:
-        to_first_test(argv, len(chosen))  # builds the template under its key: not counted
-        results["warm"] = distribution([to_first_test(argv, len(chosen)) for _ in range(reps)])
+        for measure in cases.values():  # the template under its key, caches: not counted
+            measure()
+        for values in cpu.values():
+            values.clear()
+        for i in range(reps):
+            # Interleaved, each round starting with another case: the load drifts alike.
+            names = list(cases)
+            for case in names[i % len(names) :] + names[: i % len(names)]:
+                samples[case].append(cases[case]())
     finally:
         run([*PYTEST, "--services-down"], project.path, project.env, timeout=300)
-    results["bare"] = distribution([to_first_test(bare, 1) for _ in range(reps)])
-    for case in ("cold", "warm", "bare"):
+    for case, values in samples.items():
+        results[case] = distribution(values)
+    # Our own cost: each round's warm run less the same round's bare run (same plugins).
+    results["own_cost"] = distribution(
+        [w - b for w, b in zip(samples["warm"], samples["bare_plugins"], strict=True)]
+    )
+    results["cpu"] = {case: distribution(values) for case, values in cpu.items()}
+    results["own_cost_cpu"] = distribution(
+        [w - b for w, b in zip(cpu["warm"], cpu["bare_plugins"], strict=True)]
+    )
+    for case in (*WARM_CASES, "own_cost"):
         log(f"to first test, {case}: p50 {results[case]['p50']:.2f} s")
+    log(f"own cost, CPU to first test: p50 {results['own_cost_cpu']['p50']:.2f} s")
     return results
 
 
@@ -273,6 +359,7 @@ def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
         "clean_database_p50_ms": net("clean_database"),
         "clean_database_p99_ms": costs.get("clean_database", {}).get("net", {}).get("total_p99"),
         "warm_first_test_s": data.get("warm_runs", {}).get("warm", {}).get("p50"),
+        "warm_own_cost_s": data.get("warm_runs", {}).get("own_cost", {}).get("p50"),
         "pg_redis_start_s": servers.get("pg_plus_redis_start_s", {}).get("p50"),
         "idle_postgres_mib": servers.get("postgres", {}).get("idle_pss_mib", {}).get("p50"),
     }
@@ -364,9 +451,23 @@ def markdown(data: dict[str, Any]) -> list[str]:
         row(f"first test: one {label(b, servers)} test, cold", first.get(b))
     warm = data.get("warm_runs", {})
     tests = " + ".join(label(b, servers) for b in warm.get("backends", []))
-    row(f"to first test, {tests} tests, servers of its own (cold)", warm.get("cold"))
-    row("to first test, the same on warm servers (`--services-up`)", warm.get("warm"))
-    row("to first test, bare pytest (no conftest, no plugin, one test)", warm.get("bare"))
+    for case, what in WARM_CASES.items():
+        if case in ("cold", "warm"):
+            what = f"{what}, {tests} tests"
+        row(f"to first test: {what}", warm.get(case))
+    row(
+        "warm run less bare pytest with the same plugins, per round (our own cost)",
+        warm.get("own_cost"),
+    )
+    for case in ("warm", "bare_plugins", "bare"):
+        row(
+            f"CPU time to first test (the pytest process): {WARM_CASES[case]}",
+            warm.get("cpu", {}).get(case),
+        )
+    row(
+        "CPU time to first test, warm less bare with the same plugins (our own cost)",
+        warm.get("own_cost_cpu"),
+    )
     for b in backends:
         row(f"{label(b, servers)} start (fresh run directory)", servers.get(b, {}).get("start_s"))
         for phase, d in servers.get(b, {}).get("phases_s", {}).items():
@@ -494,6 +595,11 @@ def main(argv: list[str] | None = None) -> int:
         phases_note(report.data.get("servers", {})),
         "Per-test cost: a test's setup + teardown phases, net of a test with no fixtures; "
         "bodies do one operation so the cleanup is real.",
+        "Warm runs and their floors: interleaved rounds on the same warm servers, "
+        f"{BYTECODE_NOTE}; random order on (pytest-randomly is one of the project's plugins). "
+        "Plugins off for bare pytest: "
+        + (", ".join(report.data.get("warm_runs", {}).get("disabled_plugins", [])) or "-")
+        + ".",
     ]
     report.write(markdown(report.data))
     return 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import report, suite
+from benchmarks import peers, report, suite
 from benchmarks.__main__ import TOPICS
 
 from .conftest import REPO
@@ -57,3 +57,34 @@ def test_an_empty_suite_result_is_written_with_the_machine_and_load(
     written = json.loads((tmp_path / "suite.json").read_text())
     assert written["errors"] == ["per-test costs: RuntimeError: no server"]
     assert set(written["load_average_1m"]["stages"]) == {"per-test costs"}
+
+
+def test_peers_report_reads_each_clean_database_target_from_its_workload() -> None:
+    def dist(p50: float) -> dict[str, float]:
+        return {"n": 1, "p50": p50, "p99": p50}
+
+    sides = {"ours": 1.0, "peer": 30.0, "peer_tuned": 20.0}
+    per_test = {
+        f"{kind}{part}": {side: dist(value * scale) for side, value in sides.items()}
+        for kind in peers.CLEAN_KINDS
+        for part, scale in (("", 10.0), (":fixture", 1.0), (":call", 5.0))
+    }
+    versions = dict.fromkeys([*peers.PACKAGES, "postgres_server", "redis_server"], "1")
+    results = {
+        "versions": versions,
+        "run_as": "the current user",
+        "per_test_ms": per_test,
+        "runs_s": {},
+        "targets": [],
+        "server": {1: dist(19.0), 3: dist(9.5)},
+    }
+
+    lines = peers.markdown(results, tests=200)
+    text = "\n".join(lines)
+
+    assert "## Clean databases: the fixture's own overhead" in text
+    for what in peers.CLEAN_KINDS.values():
+        row = next(line for line in lines if line.startswith(f"| {what} |"))
+        assert row.endswith("| 30.00x | 20.00x |")
+    assert "1 at once 19.00, 3 at once 9.50" in text
+    assert "faster than 9.50 ms" in text

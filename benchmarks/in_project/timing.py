@@ -4,7 +4,8 @@ Each phase is timed around pytest's own hook, fixtures included; the records go 
 JSON file named by ``BENCH_TIMINGS_OUT`` at the end of the session. A test's kind is its
 function name without ``test_``: parametrized repetitions share it. With
 ``BENCH_FIRST_TEST_OUT``, the wall-clock time at which the first test's setup began is
-written there too: the runner subtracts the time it started the command.
+written there too (the runner subtracts the time it started the command), followed by
+the CPU time the process had used by then.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def _timed(item: pytest.Item, phase: str) -> Generator[None, object, object]:
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
     first_test_out = os.environ.pop(FIRST_TEST_ENV, None)  # popped: the first test only
     if first_test_out:
-        Path(first_test_out).write_text(repr(time.time()))
+        # The wall clock, and the CPU time this process has used so far (which the
+        # machine's load hardly changes, unlike the wall clock).
+        Path(first_test_out).write_text(f"{time.time()!r} {time.process_time()!r}")
     return (yield from _timed(item, "setup"))
 
 

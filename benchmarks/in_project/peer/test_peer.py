@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from tests.pg_bench.counts import repetitions
+from tests.pg_bench.workload import create_and_read_back_a_user
 
 
 def test_warmup(postgresql: Any, peer_session: Any, redisdb: Any) -> None:
@@ -21,6 +22,14 @@ def test_baseline(i: int) -> None:
 @pytest.mark.parametrize("i", repetitions("clean_database", 200))
 def test_clean_database(postgresql: Any, i: int) -> None:
     assert postgresql.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("i", repetitions("clean_database_work", 200))
+def test_clean_database_work(postgresql: Any, i: int) -> None:
+    info = postgresql.info
+    create_and_read_back_a_user(
+        f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}", i
+    )
 
 
 @pytest.mark.parametrize("i", repetitions("rollback_session", 200))
