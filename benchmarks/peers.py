@@ -323,32 +323,69 @@ def summarise(bench: Bench) -> dict[str, Any]:
         measure: {side: distribution(values, samples=True) for side, values in per.items()}
         for measure, per in bench.runs.items()
     }
-    targets = []
-    for kind, what in (
-        ("clean_database_work:fixture", "tests doing realistic work, fixture setup + teardown"),
-        ("clean_database", "back-to-back `SELECT 1` tests, setup + call + teardown"),
-    ):
-        clean = per_test.get(kind, {})
-        ours_p50 = clean.get("ours", {}).get("p50")
-        tuned_ratio = ratio(clean.get("peer_tuned", {}).get("p50"), ours_p50)
-        targets += [
-            {
-                "target": f"clean database p50 <= {TARGET_CLEAN_P50_MS:g} ms ({what})",
-                "value": ours_p50,
-                "met": ours_p50 is not None and ours_p50 <= TARGET_CLEAN_P50_MS,
-            },
-            {
-                "target": f"clean database >= {TARGET_TUNED_RATIO:g}x the tuned peer, p50 ({what})",
-                "value": tuned_ratio,
-                "met": tuned_ratio is not None and tuned_ratio >= TARGET_TUNED_RATIO,
-            },
-        ]
+    cost = isolation_cost(per_test)
+    back_to_back = per_test.get("clean_database", {})
+    work, drained = "tests doing realistic work", "back-to-back `SELECT 1` tests"
+    readings = [
+        (
+            f"p50 <= {TARGET_CLEAN_P50_MS:g} ms ({work}; the fixture's setup + teardown)",
+            per_test.get("clean_database_work:fixture", {}).get("ours", {}).get("p50"),
+            TARGET_CLEAN_P50_MS,
+        ),
+        (
+            f">= {TARGET_TUNED_RATIO:g}x the tuned peer, p50 ({work}; what it adds to the test)",
+            ratio(cost.get("peer_tuned"), cost.get("ours")),
+            TARGET_TUNED_RATIO,
+        ),
+        (
+            f"p50 <= {TARGET_CLEAN_P50_MS:g} ms ({drained}, setup + call + teardown)",
+            back_to_back.get("ours", {}).get("p50"),
+            TARGET_CLEAN_P50_MS,
+        ),
+        (
+            f">= {TARGET_TUNED_RATIO:g}x the tuned peer, p50 ({drained}, whole test)",
+            ratio(
+                back_to_back.get("peer_tuned", {}).get("p50"),
+                back_to_back.get("ours", {}).get("p50"),
+            ),
+            TARGET_TUNED_RATIO,
+        ),
+    ]
+    targets = [
+        {
+            "target": f"clean database {target}",
+            "value": value,
+            # A ratio must reach its bound; a time must stay under it.
+            "met": value is not None and (value >= bound if "x the" in target else value <= bound),
+        }
+        for target, value, bound in readings
+    ]
     floors = {
         int(key.rsplit("_", 1)[1]): distribution(per["server"])
         for key, per in bench.samples.items()
         if key.startswith("server_clone_drop_") and "server" in per
     }
-    return {"per_test_ms": per_test, "runs_s": whole, "targets": targets, "server": floors}
+    return {
+        "per_test_ms": per_test,
+        "runs_s": whole,
+        "targets": targets,
+        "server": floors,
+        "isolation_cost_ms": cost,
+    }
+
+
+def isolation_cost(per_test: dict[str, Any]) -> dict[str, float | None]:
+    """What a clean database adds to a test doing realistic work, per side (ms): the p50
+    of the whole test less the p50 of the same body on the tuned peer, whose server does
+    nothing else meanwhile. The time our pool's background clones take from the body on
+    a small machine is so charged to us, and the peer's connection made in its fixture
+    to it."""
+    work = per_test.get("clean_database_work", {})
+    body = per_test.get("clean_database_work:call", {}).get("peer_tuned", {}).get("p50")
+    return {
+        side: None if body is None or not work.get(side) else work[side]["p50"] - body
+        for side in ("ours", "peer", "peer_tuned")
+    }
 
 
 def cell(d: dict[str, Any] | None, digits: int = 2) -> str:
@@ -409,6 +446,16 @@ def markdown(results: dict[str, Any], tests: int) -> list[str]:
                 f"| {times(ratio(d.get('peer', {}).get('p50'), ours))} "
                 f"| {times(ratio(d.get('peer_tuned', {}).get('p50'), ours))} |"
             )
+    cost = results.get("isolation_cost_ms", {})
+    if cost.get("ours") is not None:
+        lines += [
+            "",
+            "What a clean database adds to a test doing realistic work (ms, p50 of the whole "
+            "test less p50 of the same body on the tuned peer, so the slowdown our background "
+            f"clones cause the body counts against us): Proving Ground {fmt(cost['ours'])}, "
+            f"pytest-postgresql {fmt(cost.get('peer'))}, tuned {fmt(cost.get('peer_tuned'))} "
+            f"({times(ratio(cost.get('peer_tuned'), cost['ours']))} the tuned peer's).",
+        ]
     server = results.get("server", {})
     if server:
         rates = ", ".join(
