@@ -131,7 +131,7 @@ def start_container(
     # A state left by an attempt that died (a crashed worker): its container goes first.
     if run.read_state(state_name) is not None:
         _remove(host, None, backend_labels)
-    state: dict[str, Any] = {"container_id": None, "docker_host": host, "labels": labels}
+    state: dict[str, Any] = {"kind": "container", "docker_host": host, "labels": labels}
     run.write_state(state_name, state)
     container_id: str | None = None
     try:

@@ -2,13 +2,10 @@
 
 The reaper (``python -I -S reaper.py``) loads this file by path after a ``kill -9`` of
 pytest, and the run's owner calls it at the end of a normal run; neither may depend on
-the docker SDK. Every container the docker provider starts carries the run's labels
-(``RUN_LABEL``, ``OWNER_LABEL``), and before it is created its backend's
-``<backend>-container.json`` in the run directory records where the daemon is
-(``docker_host``), the labels, and, once it exists, the container's id. Removal goes
-by id and then by labels, so a container whose id was never written (pytest killed
-inside the create call) or was overwritten (a retry after a crashed worker) is found on
-the daemon itself.
+the docker SDK. Removal goes by the ids the run's ``<backend>-container.json`` records
+and then by the run's labels (``RUN_LABEL``, ``OWNER_LABEL``), so a container whose id
+was never written (pytest killed inside the create call) or was overwritten (a retry
+after a crashed worker) is found on the daemon itself.
 
 Daemons reached: ``unix://`` sockets, ``tcp://`` and ``http(s)://`` hosts (TLS from
 ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` as the docker CLI reads them); not ``ssh://``.

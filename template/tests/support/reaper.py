@@ -115,9 +115,6 @@ def records(run_dir: Path) -> Iterator[tuple[Path, Record]]:
         with contextlib.suppress(OSError, ValueError):
             record = json.loads(path.read_text())
             if isinstance(record, dict):
-                # The docker provider names its records <backend>-container.json.
-                if "kind" not in record and path.stem.endswith("-container"):
-                    record["kind"] = "container"
                 yield path, record
 
 
@@ -205,7 +202,7 @@ def reap(run_dir: Path) -> None:
 
 
 def remove_containers(run_dir: Path) -> None:
-    if not any(path for path, record in records(run_dir) if record.get("kind") == "container"):
+    if not any(record.get("kind") == "container" for _, record in records(run_dir)):
         return
     source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "docker_api.py")
     spec = importlib.util.spec_from_file_location("docker_api", source)
@@ -215,9 +212,6 @@ def remove_containers(run_dir: Path) -> None:
     spec.loader.exec_module(docker_api)
     for error in docker_api.remove_run_containers(run_dir):
         print(f"reaper: {error}", file=sys.stderr)
-
-
-# --- end of the docker provider's part ------------------------------------------------
 
 
 def _wait_for_owner(owner: int) -> None:
