@@ -154,5 +154,8 @@ def _remove_what_finished_runs_left(names: RunNames, run_id: str) -> None:
         mark = names.read_mark(name)
         if mark is not None and mark.run == found[1] and mark.is_over:
             other = replace(names, prefix=run_prefix(found[1], names.separator), worker="")
-            with contextlib.suppress(*names.foreign_errors):
-                other.drop_all()
+            try:
+                with contextlib.suppress(*names.foreign_errors):
+                    other.drop_all()
+            finally:
+                other.close()

@@ -142,13 +142,16 @@ def kill_group(record: Record, sig: int = signal.SIGKILL) -> bool:
     return True
 
 
+def is_zombie(pid: int) -> bool:
+    """Exited, and not yet reaped by its parent: gone for every purpose of the suite."""
+    stat = _read(f"/proc/{pid}/stat")
+    return stat is not None and stat.rpartition(")")[2].split()[0] == "Z"
+
+
 def wait_for_exit(record: Record, timeout: float) -> bool:
     """Wait until a recorded process is gone (or a zombie); False on timeout."""
     deadline = time.monotonic() + timeout
-    while process_state(record) == "alive":
-        stat = _read(f"/proc/{record['pid']}/stat")
-        if stat is not None and stat.rpartition(")")[2].split()[0] == "Z":
-            return True
+    while process_state(record) == "alive" and not is_zombie(record["pid"]):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
