@@ -131,7 +131,7 @@ def start_container(
     # A state left by an attempt that died (a crashed worker): its container goes first.
     if run.read_state(state_name) is not None:
         _remove(host, None, backend_labels)
-    state: dict[str, Any] = {"container_id": None, "docker_host": host, "labels": labels}
+    state: dict[str, Any] = {"kind": "container", "docker_host": host, "labels": labels}
     run.write_state(state_name, state)
     container_id: str | None = None
     try:
@@ -231,13 +231,8 @@ def _explain(error: Exception) -> str:
 
 
 def _remove(host: str, container_id: str | None, labels: dict[str, str]) -> None:
-    ids = {container_id} if container_id else set()
-    try:
-        ids |= set(docker_api.labelled(host, labels))
-        for found in ids:
-            docker_api.remove(host, found)
-    except docker_api.DockerApiError:
-        pass  # the run's end and the reaper try again, by the run's labels
+    # What fails is tried again by the run's end and the reaper, by the run's labels.
+    docker_api.remove_all(host, {container_id} if container_id else set(), labels)
 
 
 def remove_container(run: Run, endpoint: Endpoint) -> None:

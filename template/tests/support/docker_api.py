@@ -2,13 +2,10 @@
 
 The reaper (``python -I -S reaper.py``) loads this file by path after a ``kill -9`` of
 pytest, and the run's owner calls it at the end of a normal run; neither may depend on
-the docker SDK. Every container the docker provider starts carries the run's labels
-(``RUN_LABEL``, ``OWNER_LABEL``), and before it is created its backend's
-``<backend>-container.json`` in the run directory records where the daemon is
-(``docker_host``), the labels, and, once it exists, the container's id. Removal goes
-by id and then by labels, so a container whose id was never written (pytest killed
-inside the create call) or was overwritten (a retry after a crashed worker) is found on
-the daemon itself.
+the docker SDK. Removal goes by the ids the run's ``<backend>-container.json`` records
+and then by the run's labels (``RUN_LABEL``, ``OWNER_LABEL``), so a container whose id
+was never written (pytest killed inside the create call) or was overwritten (a retry
+after a crashed worker) is found on the daemon itself.
 
 Daemons reached: ``unix://`` sockets, ``tcp://`` and ``http(s)://`` hosts (TLS from
 ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH`` as the docker CLI reads them); not ``ssh://``.
@@ -115,36 +112,36 @@ def labelled(docker_host: str, labels: dict[str, str]) -> list[str]:
     return [str(container["Id"]) for container in found or []]
 
 
-def _remove_all(docker_host: str, ids: set[str], labels: dict[str, str], settle: bool) -> list[str]:
-    """Remove ``ids`` and every container with ``labels``; the errors, as text."""
+def remove_all(
+    docker_host: str, ids: set[str], labels: dict[str, str], settle: bool = False
+) -> list[str]:
+    """Remove ``ids`` and every container with ``labels``; the errors, as text.
+
+    With ``settle`` the labels are looked for once more, half a second later: a create
+    request that was in flight when its client was killed can still finish on the daemon.
+    """
     errors: list[str] = []
-    for attempt in range(2 if settle else 1):
+
+    def remove_quietly(container_id: str) -> None:
         try:
-            if labels:
-                ids |= set(labelled(docker_host, labels))
-            threads = [
-                threading.Thread(target=_quietly, args=(docker_host, found, errors))
-                for found in ids
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            remove(docker_host, container_id)
         except DockerApiError as error:
             errors.append(str(error))
-        if attempt == 0 and settle and labels:
-            # A create request that was in flight when its client was killed can still
-            # finish on the daemon: look once more, a moment later.
-            time.sleep(0.5)
-            ids = set()
+
+    for attempt in range(2 if settle and labels else 1):
+        time.sleep(0.5 * attempt)
+        try:
+            found = set(labelled(docker_host, labels)) if labels else set()
+        except DockerApiError as error:
+            errors.append(str(error))
+            continue
+        found |= set() if attempt else ids
+        threads = [threading.Thread(target=remove_quietly, args=(each,)) for each in found]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     return errors
-
-
-def _quietly(docker_host: str, container_id: str, errors: list[str]) -> None:
-    try:
-        remove(docker_host, container_id)
-    except DockerApiError as error:
-        errors.append(str(error))
 
 
 def remove_run_containers(run_dir: Path, settle: bool = True) -> list[str]:
@@ -169,7 +166,7 @@ def remove_run_containers(run_dir: Path, settle: bool = True) -> list[str]:
             files.append(state_file)
     errors: list[str] = []
     for docker_host, (ids, labels, files) in by_host.items():
-        failed = _remove_all(docker_host, ids, labels, settle)
+        failed = remove_all(docker_host, ids, labels, settle)
         errors += failed
         if not failed:
             for state_file in files:

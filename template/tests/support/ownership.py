@@ -15,16 +15,18 @@ them out, with ``PREFIX``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
 from .reaper import identity, process_state
 from .run import Run
-from .safety import check_owned_name
+from .safety import UnsafeTarget, check_owned_name
 
 # What every name the suite makes on a server starts with, before the run id.
 PREFIX = "pgt"
@@ -72,16 +74,6 @@ def run_prefix(run_id: str, separator: str = "_") -> str:
     return f"{PREFIX}{separator}{run_id}{separator}"
 
 
-def mark_name(run_id: str, separator: str = "_") -> str:
-    return f"{run_prefix(run_id, separator)}mark"
-
-
-def run_of_mark_name(name: str, separator: str = "_") -> str | None:
-    """The run id in a mark's name (``pgt_<id>_mark``), or None for any other name."""
-    found = re.fullmatch(f"{PREFIX}{separator}([0-9a-f]+){separator}mark", name)
-    return found[1] if found else None
-
-
 @dataclass(kw_only=True)
 class RunNames:
     """What one process of a run names on a server, and removes again.
@@ -89,13 +81,20 @@ class RunNames:
     A name is ``<prefix><worker><separator><n>``: the prefix (``pgt_<run id>_``) says
     which run, the worker which of its processes, ``n`` which test. Nothing without the
     run's prefix is ever removed (``check_owned``), and each backend adds the proof its
-    server keeps (a comment, a description, a mark).
+    server keeps (a comment, a description, a mark: see ``mark_server``).
     """
 
     prefix: str
     worker: str
     separator: ClassVar[str] = "_"
+    # Raised by a drop of another user's run's names on a shared server: left to them.
+    foreign_errors: ClassVar[tuple[type[Exception], ...]] = ()
     _counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    @property
+    def mark_name(self) -> str:
+        """The name under which the server keeps the run's mark: ``pgt_<run id>_mark``."""
+        return f"{self.prefix}mark"
 
     def new_name(self) -> str:
         return f"{self.prefix}{self.worker}{self.separator}{next(self._counter)}"
@@ -111,3 +110,52 @@ class RunNames:
 
     def close(self) -> None:
         """Close the suite's own client, for the subclasses that keep one."""
+
+    # For ``mark_server``: every name of the kind marks have on the server, the mark
+    # under a name (None if none), and this run's written unless one is there: that one.
+    def names_on_server(self) -> Iterable[str]:
+        raise NotImplementedError
+
+    def read_mark(self, name: str) -> Mark | None:
+        raise NotImplementedError
+
+    def write_mark(self, mark: Mark) -> Mark | None:
+        raise NotImplementedError
+
+
+def mark_server(names: RunNames, run: Run) -> None:
+    """Leave the run's mark on a server it did not start; remove what finished runs left."""
+    try:
+        if names.write_mark(run_mark(run)) not in (None, run_mark(run)):
+            raise UnsafeTarget(
+                f"another run with this run's id ({run.id}) uses the server; run the tests again"
+            )
+        _remove_what_finished_runs_left(names, run.id)
+    finally:
+        names.close()
+
+
+def release_server(names: RunNames, run: Run) -> None:
+    """Remove what the run made on a server it did not start, and what finished runs left."""
+    try:
+        names.drop_all()
+        _remove_what_finished_runs_left(names, run.id)
+    finally:
+        names.close()
+
+
+def _remove_what_finished_runs_left(names: RunNames, run_id: str) -> None:
+    """Drop the names of runs whose mark says they are provably over."""
+    pattern = f"{PREFIX}{names.separator}([0-9a-f]+){names.separator}mark"
+    for name in names.names_on_server():
+        found = re.fullmatch(pattern, name)
+        if found is None or found[1] == run_id:
+            continue
+        mark = names.read_mark(name)
+        if mark is not None and mark.run == found[1] and mark.is_over:
+            other = replace(names, prefix=run_prefix(found[1], names.separator), worker="")
+            try:
+                with contextlib.suppress(*names.foreign_errors):
+                    other.drop_all()
+            finally:
+                other.close()

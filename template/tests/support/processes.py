@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .reaper import LAUNCH_WAIT, kill_group, records, wait_for_exit, wait_for_lock
+from .reaper import LAUNCH_WAIT, is_zombie, kill_group, records, wait_for_exit, wait_for_lock
 from .run import RUN_ENV, Run
 
 UNPRIVILEGED_USER = "nobody"
@@ -171,10 +171,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with contextlib.suppress(OSError):
-        # A zombie still answers kill(0) but is gone for our purposes.
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    return True
+    return not is_zombie(pid)  # a zombie still answers kill(0)
 
 
 def stop_process_group(pgid: int, sig: int = signal.SIGTERM, timeout: float = 10) -> None:

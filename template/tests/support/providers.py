@@ -19,7 +19,7 @@ from typing import Any
 
 from .processes import stop_leftovers
 from .run import Run
-from .safety import UnsafeTarget, check_external_url, endpoints, hosts
+from .safety import UnsafeTarget, check_external_url, describe, endpoints, hosts
 from .warm import WARM_PROVIDER, endpoint_state
 
 PROVIDERS = ("url", "local", "docker")
@@ -153,14 +153,13 @@ def wait_for_answer(probe: Callable[[], str], errors: tuple[type[Exception], ...
             return probe()
         except errors as error:
             if time.monotonic() > deadline:
-                where = ", ".join(f"{host}:{port or '?'}" for host, port in endpoints(url))
                 if _listening(url) is False:
                     raise NotAvailable(
-                        f"{env} is set but nothing answers at {where}",
+                        f"{env} is set but nothing answers at {describe(url)}",
                         fix=f"start the server or unset {env}",
                     ) from None
                 raise NotAvailable(
-                    f"{env} is set but the server at {where} failed: {error}",
+                    f"{env} is set but the server at {describe(url)} failed: {error}",
                     fix=f"correct {env} or unset it",
                 ) from None
             time.sleep(0.25)
@@ -175,9 +174,10 @@ def url_endpoint(
     *,
     destroys: str,
     per_database: bool = False,
+    normalize: Callable[[str], str] = str,
 ) -> Endpoint:
     """The ``url`` provider: the safety guard, then wait for the server to answer."""
-    url = os.environ[test_env]
+    url = normalize(os.environ[test_env])
     check_external_url(
         url, test_env=test_env, app_envs=app_envs, destroys=destroys, per_database=per_database
     )

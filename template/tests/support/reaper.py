@@ -115,9 +115,6 @@ def records(run_dir: Path) -> Iterator[tuple[Path, Record]]:
         with contextlib.suppress(OSError, ValueError):
             record = json.loads(path.read_text())
             if isinstance(record, dict):
-                # The docker provider names its records <backend>-container.json.
-                if "kind" not in record and path.stem.endswith("-container"):
-                    record["kind"] = "container"
                 yield path, record
 
 
@@ -145,13 +142,16 @@ def kill_group(record: Record, sig: int = signal.SIGKILL) -> bool:
     return True
 
 
+def is_zombie(pid: int) -> bool:
+    """Exited, and not yet reaped by its parent: gone for every purpose of the suite."""
+    stat = _read(f"/proc/{pid}/stat")
+    return stat is not None and stat.rpartition(")")[2].split()[0] == "Z"
+
+
 def wait_for_exit(record: Record, timeout: float) -> bool:
     """Wait until a recorded process is gone (or a zombie); False on timeout."""
     deadline = time.monotonic() + timeout
-    while process_state(record) == "alive":
-        stat = _read(f"/proc/{record['pid']}/stat")
-        if stat is not None and stat.rpartition(")")[2].split()[0] == "Z":
-            return True
+    while process_state(record) == "alive" and not is_zombie(record["pid"]):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
@@ -205,7 +205,7 @@ def reap(run_dir: Path) -> None:
 
 
 def remove_containers(run_dir: Path) -> None:
-    if not any(path for path, record in records(run_dir) if record.get("kind") == "container"):
+    if not any(record.get("kind") == "container" for _, record in records(run_dir)):
         return
     source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "docker_api.py")
     spec = importlib.util.spec_from_file_location("docker_api", source)
@@ -215,9 +215,6 @@ def remove_containers(run_dir: Path) -> None:
     spec.loader.exec_module(docker_api)
     for error in docker_api.remove_run_containers(run_dir):
         print(f"reaper: {error}", file=sys.stderr)
-
-
-# --- end of the docker provider's part ------------------------------------------------
 
 
 def _wait_for_owner(owner: int) -> None:

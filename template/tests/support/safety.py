@@ -103,7 +103,7 @@ def _database(url: str) -> str:
     return name or unquote(parts.username or "") or os.environ.get("PGDATABASE", "")
 
 
-def _describe(url: str) -> str:
+def describe(url: str) -> str:
     return ", ".join(f"{host}:{port or '?'}" for host, port in endpoints(url))
 
 
@@ -132,15 +132,15 @@ def check_external_url(
             continue
         if not per_database:
             raise UnsafeTarget(
-                f"{test_env} points at the same server as {app_env} ({_describe(url)} and "
-                f"{_describe(app_url)}): the suite {destroys} on the server it tests "
+                f"{test_env} points at the same server as {app_env} ({describe(url)} and "
+                f"{describe(app_url)}): the suite {destroys} on the server it tests "
                 f"against, so it must not be the application's. Point {test_env} at a "
                 "server used only for tests."
             )
         if _database(url) == _database(app_url):
             raise UnsafeTarget(
                 f"{test_env} points at the same database as {app_env} "
-                f"({_database(url)!r} on {_describe(url)}): the suite {destroys} there. "
+                f"({_database(url)!r} on {describe(url)}): the suite {destroys} there. "
                 f"Point {test_env} at another database of that server (the suite creates "
                 "its own from there), or at a server used only for tests."
             )
