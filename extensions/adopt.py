@@ -200,25 +200,7 @@ def merge_dependencies(
         changed = True
     if lock_file is not None or "uv" in document.get("tool", {}):
         changed |= _sync_default_groups(document, group_name, report)
-        changed |= _compile_bytecode(document, report)
     return changed
-
-
-def _compile_bytecode(document: Any, report: Report) -> bool:
-    """Have ``uv sync`` compile the installed packages, unless the project says otherwise.
-
-    CI images often set PYTHONDONTWRITEBYTECODE; without stored bytecode every test run
-    compiles pytest, SQLAlchemy, Faker and the rest again (seconds before the first test).
-    """
-    uv = document["tool"]["uv"]
-    if "compile-bytecode" in uv:
-        return False
-    uv["compile-bytecode"] = True
-    report.done.append(
-        "[tool.uv] compile-bytecode = true (runs do not recompile every import where "
-        "PYTHONDONTWRITEBYTECODE is set; set it to false to opt out)"
-    )
-    return True
 
 
 def _sync_default_groups(document: Any, group_name: str, report: Report) -> bool:

@@ -147,21 +147,6 @@ def test_merge_into_pyproject_keeps_its_formatting_and_reports_clashes(tmp_path:
     assert data["tool"]["coverage"]["run"]["dynamic_context"] == "test_function"
 
 
-def test_a_uv_project_gets_compiled_bytecode_unless_it_says_otherwise(tmp_path: Path) -> None:
-    for setting, expected in (("", True), ("compile-bytecode = false\n", False)):
-        project = tmp_path / f"app{expected}"
-        project.mkdir()
-        (project / "pyproject.toml").write_text(
-            f'[project]\nname = "app"\ndependencies = ["redis>=5"]\n\n[tool.uv]\n{setting}'
-        )
-
-        report = run_adopt(project, adoption(coverage_source="app"))
-
-        uv = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]
-        assert uv["compile-bytecode"] is expected
-        assert ("compile-bytecode = true" in report) is expected
-
-
 def test_ci_workflow_is_refreshed_until_edited(throttle: Path) -> None:
     run_adopt(throttle, adoption(), workflow="name: v1\n")
     path = throttle / ".github" / "workflows" / "service-tests.yml"
