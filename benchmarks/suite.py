@@ -145,8 +145,7 @@ WARM_CASES = {
 }
 BYTECODE_NOTE = (
     "bytecode caches usable: `PYTHONDONTWRITEBYTECODE` removed from the runs' environment, "
-    "site-packages compiled by `uv sync` (`compile-bytecode`), one untimed run of each "
-    "case first"
+    "so one untimed run of each case first writes them, as on a developer's machine"
 )
 
 
