@@ -30,14 +30,12 @@ HERE = Path(__file__).resolve().parent
 CLEAN_TESTS = 12
 POOL_TESTS = f'''"""Clean databases from the pool (tests/test_postgres_pool.py in the template)."""
 
-import os
 import time
 
 import psycopg
 import pytest
 
 from tests.support.ownership import Mark
-from tests.support.postgres_pool import BACKGROUND_NICENESS, THREADS
 
 
 @pytest.mark.parametrize("i", range({CLEAN_TESTS}))
@@ -64,33 +62,6 @@ def test_the_pools_databases_carry_the_runs_mark(postgres_pool, postgres_databas
                 break
     assert len(rows) > 2  # the template, this process's database, the pool's
     assert all(Mark.decode(comment) == postgres_databases.mark for _, comment in rows)
-
-
-def test_the_pools_server_processes_run_in_the_background(
-    clean_database: str, postgres_server, postgres_pool
-) -> None:
-    def niceness(pid: int) -> int | None:
-        try:
-            return os.getpriority(os.PRIO_PROCESS, pid)
-        except ProcessLookupError:  # a connection that closed meanwhile
-            return None
-
-    expected = THREADS if postgres_server.provider == "local" else 0
-    postgres_pool.give_back(postgres_pool.take())
-    deadline = time.monotonic() + 10  # until every pool thread has connected
-    with psycopg.connect(clean_database, autocommit=True) as conn:
-        mine = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        while True:
-            pids = [pid for (pid,) in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'"
-            )]
-            niced = [pid for pid in pids if niceness(pid) == BACKGROUND_NICENESS]
-            if len(niced) >= expected or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-    assert mine not in niced
-    # Only a server the run started itself: another's processes are never touched.
-    assert len(niced) == expected, niced
 '''
 KEEP_TESTS = '''"""--keep-failed-db (tests/test_postgres_pool.py in the template)."""
 
@@ -197,21 +168,12 @@ def test_pool_hands_out_fresh_databases_and_leaves_none(
     )
     output = done.stdout[-5000:] + done.stderr[-2000:]
     assert done.returncode == 0, output
-    assert f"{CLEAN_TESTS + 2} passed" in done.stdout, output
+    assert f"{CLEAN_TESTS + 1} passed" in done.stdout, output
     summary = re.search(r"clean databases: (\d+) from pools of 4 per process, (\d+) ready", output)
     assert summary, output
     # Every test's own, plus the mark test's (at -n 2 each worker may have run one).
     assert int(summary[1]) >= CLEAN_TESTS + 1, output
     assert databases_of(project, outside_server, run_id(done.stdout)) == []
-
-
-def test_the_pool_clones_in_the_background_on_a_server_of_its_own(project: Project) -> None:
-    """On the run's own local server the pool's server processes get the lowest CPU
-    priority (against an outside server, above, none is touched)."""
-    done = project.pytest("-n", "0", "tests/integration/test_zz_pool.py", "-k", "background")
-    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
-    assert "1 passed" in done.stdout, done.stdout[-3000:]
-    assert "postgres: local (" in done.stdout, done.stdout[-3000:]
 
 
 def test_a_failed_tests_database_is_kept_listed_and_dropped_on_request(
