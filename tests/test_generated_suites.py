@@ -59,7 +59,8 @@ SUITES: dict[str, dict[str, Any]] = {
         "kafka_provider": "KAFKA_HOME",
     },
     # Third-party API stand-ins: real local HTTP and SMTP servers.
-    "apis-all-no-backend": {"backends": [], "third_party_apis": ALL_APIS, "python_version": "3.11"},
+    # The lowest Python the template supports, run for real (its mypy and runtime).
+    "apis-all-no-backend": {"backends": [], "third_party_apis": ALL_APIS, "python_version": "3.10"},
     "apis-all-postgres": {
         "backends": ["postgres"],
         "third_party_apis": ALL_APIS,
