@@ -9,6 +9,7 @@ sleeps, so the test can kill it exactly there; at a kill point it kills itself.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -48,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from tests.plugins.services import RUN_KEY
 
     run = config.stash[RUN_KEY]
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        report(f"worker-up-{worker}")
     if run.is_owner:
         report("run", id=run.id, dir=str(run.dir))
         _wrap_teardown()
@@ -76,14 +80,33 @@ def _wrap_start_server() -> None:
             pause("server-start", server=process.pid)
         elif POINT == "worker-at-server-start":
             first = OUT / f"worker-killed-{name}.json"
-            if not first.exists():
-                report(f"worker-killed-{name}", server=process.pid)
-                os.kill(os.getpid(), signal.SIGKILL)  # right after the fork
+            with (OUT / "worker-kill.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kill
+                if not first.exists():
+                    _wait_for_replacements()
+                    report(f"worker-killed-{name}", server=process.pid)
+                    os.kill(os.getpid(), signal.SIGKILL)  # right after the fork
             killed = json.loads(first.read_text())
             report(f"retried-{name}", first_server_alive=_alive(killed["server"]))
         return process
 
     _replace("start_server", start_server, real)
+
+
+def _wait_for_replacements() -> None:
+    """Wait until xdist has replaced every worker killed so far.
+
+    Two workers killed in the same instant crash xdist itself (the controller hands the
+    first one's tests to the second before it has seen the second die: "cannot send
+    (already closed?)"), which is not what the scenario tests: one kill at a time.
+    """
+    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    killed = len(list(OUT.glob("worker-killed-*.json")))
+    deadline = time.monotonic() + 120
+    while len(list(OUT.glob("worker-up-*.json"))) < workers + killed:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"xdist has not replaced the {killed} workers killed")
+        time.sleep(0.05)
 
 
 def _wrap_cache_fills() -> None:
