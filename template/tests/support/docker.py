@@ -38,10 +38,17 @@ class ContainerStartFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """What to run: the image, the server's port inside it, environment and command."""
+    """What to run (the image, the server's port inside it, environment and command),
+    and the server's URL once it runs.
+
+    ``url``, ``probe`` and the values of ``extra`` are templates: ``{host}`` and
+    ``{port}`` say where the server's port is reached, ``{ports[N]}`` the host port of
+    other port N.
+    """
 
     image: str
     port: int
+    url: str
     env: dict[str, str] = field(default_factory=dict)
     # More ports of the server to publish (RabbitMQ's management API).
     other_ports: tuple[int, ...] = ()
@@ -49,17 +56,10 @@ class ContainerSpec:
     # Publish on this host port rather than one the daemon picks (Kafka must advertise
     # the address clients reach it at, so it needs to know it before the start).
     host_port: int | None = None
-
-
-@dataclass(frozen=True)
-class Started:
-    """A running container: where its server's port is reached."""
-
-    id: str
-    host: str
-    port: int
-    # The host port of each of the spec's other ports.
-    other_ports: dict[int, int] = field(default_factory=dict)
+    # Where the server is asked its version, when not at ``url``.
+    probe: str | None = None
+    # Kept in ``Endpoint.extra``.
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 def docker_host() -> str:
@@ -86,14 +86,10 @@ def expected_container_host() -> str | None:
     for env in HOST_OVERRIDE_ENVS:
         if os.environ.get(env):
             host = os.environ[env]
-            return None if _is_loopback(host) else host
+            return None if host in ("localhost", "::1") or host.startswith("127.") else host
     if os.path.exists("/.dockerenv"):  # what testcontainers checks
         return "the Docker gateway, when a container starts"
     return None
-
-
-def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
 
 def allow_container_host(endpoint: Endpoint) -> None:
@@ -115,11 +111,10 @@ def start_container(
     run: Run,
     backend: str,
     spec: ContainerSpec,
-    url_of: Callable[[Started], str],
     version_of: Callable[[str], str],
     not_ready: tuple[type[Exception], ...],
 ) -> Endpoint:
-    """Start ``spec`` for ``backend`` and wait until ``version_of(url)`` answers.
+    """Start ``spec`` for ``backend`` and wait until ``version_of`` answers at its probe.
 
     ``not_ready`` are the errors ``version_of`` raises while the server is still
     starting; any other error, or no answer within READY_TIMEOUT, fails the start.
@@ -143,17 +138,21 @@ def start_container(
         if container_host == "localhost":  # one address, not a lookup (::1 first) per client
             container_host = "127.0.0.1"
         container_hosts.add(container_host.lower())
-        port = int(container.get_exposed_port(spec.port))
-        others = {p: int(container.get_exposed_port(p)) for p in spec.other_ports}
-        started = Started(container_id, container_host, port, others)
-        url = url_of(started)
-        version = _wait_for_server(container, lambda: version_of(url), not_ready)
+        where = {
+            "host": container_host,
+            "port": int(container.get_exposed_port(spec.port)),
+            "ports": {p: int(container.get_exposed_port(p)) for p in spec.other_ports},
+        }
+        url = spec.url.format(**where)
+        probe = (spec.probe or spec.url).format(**where)
+        version = _wait_for_server(container, lambda: version_of(probe), not_ready)
     except BaseException as error:
         _remove(host, container_id, backend_labels)
         run.state_path(state_name).unlink(missing_ok=True)
         if not isinstance(error, Exception):  # Ctrl-C, exit: removed, and passed on
             raise
         raise ContainerStartFailed(f"{spec.image}: {_explain(error)}") from error
+    extra = {name: value.format(**where) for name, value in spec.extra.items()}
     return Endpoint(
         backend,
         "docker",
@@ -161,7 +160,7 @@ def start_container(
         version,
         f"testcontainers, {spec.image}",
         container_id=container_id,
-        extra={"docker_host": host, "container_host": container_host},
+        extra={**extra, "docker_host": host, "container_host": container_host},
     )
 
 

@@ -19,8 +19,8 @@ import json
 import os
 import socket
 import ssl
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -136,11 +136,8 @@ def remove_all(
             errors.append(str(error))
             continue
         found |= set() if attempt else ids
-        threads = [threading.Thread(target=remove_quietly, args=(each,)) for each in found]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(max_workers=max(1, len(found))) as pool:
+            pool.map(remove_quietly, found)
     return errors
 
 

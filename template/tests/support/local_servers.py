@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .processes import start_server, stop_process_group, wait_until_ready
+from .processes import start_server, wait_until_ready
 from .providers import Endpoint
 from .run import Run
 
@@ -95,10 +95,3 @@ class LocalStart:
             extra=extra or {},
             timings=dict(self.timings),
         )
-
-
-def stop_local(run: Run, endpoint: Endpoint) -> None:
-    """The release of a local start: stop the server's process group, the signal its
-    backend chose (what else the start recorded goes with the run directory)."""
-    if endpoint.pid is not None:
-        stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)

@@ -59,7 +59,9 @@ def start_server(
     next attempt kills whatever an earlier one left, before it starts its own.
     """
     with run.lock(f"{name}-process") as lock_fd:
-        stop_recorded(run, name)
+        record = run.read_state(f"{name}-process")
+        if record is not None:
+            _stop(run.state_path(f"{name}-process"), record)
         launcher = [sys.executable, "-I", "-S", str(_REAPER), "launch", str(run.dir), name]
         launcher.append(str(lock_fd))
         if user is not None:
@@ -108,13 +110,6 @@ def run_to_completion(
     if process.wait() != 0:
         raise RuntimeError(f"{' '.join(map(str, argv[:2]))} failed:\n{tail(log)}")
     run.state_path(f"{name}-process").unlink(missing_ok=True)
-
-
-def stop_recorded(run: Run, name: str) -> None:
-    """Kill what an earlier, interrupted start of ``name`` left running, if anything."""
-    record = run.read_state(f"{name}-process")
-    if record is not None:
-        _stop(run.state_path(f"{name}-process"), record)
 
 
 def stop_leftovers(run: Run, backend: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .processes import stop_leftovers
+from .processes import stop_leftovers, stop_process_group
 from .run import Run
 from .safety import UnsafeTarget, check_external_url, describe, endpoints, hosts
-from .warm import WARM_PROVIDER, endpoint_state
+from .warm import endpoint_state
 
 PROVIDERS = ("url", "local", "docker")
 SERVICES_ENV = "TEST_SERVICES"
@@ -76,36 +77,46 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class Provider:
-    """One way to get a backend's server, and how to give it back.
+class Backend:
+    """One backend: one start per provider, and what gives back what a start left.
 
-    ``release`` runs once, in the process that owns the run, after its last test, with
-    the endpoint ``start`` returned: it stops what the start started, or removes what
-    the run left on a server it did not start.
+    The release runs once, in the process that owns the run, after its last test.
     """
 
-    start: Callable[[Run], Endpoint]
-    release: Callable[[Run, Endpoint], None]
-
-
-@dataclass(frozen=True)
-class Backend:
     name: str
     test_env: str
+    # The application's settings that name its own server (the safety guard).
+    app_envs: tuple[str, ...]
     # The one command (or setting) that makes the backend available.
     fix: str
-    providers: dict[str, Provider]
     # Names the local server the header will report, or raises NotAvailable.
     describe_local: Callable[[], str]
+    from_url: Callable[[Run], Endpoint]
+    start_local: Callable[[Run], Endpoint]
+    start_docker: Callable[[Run], Endpoint]
+    # The release of a server the suite did not start: removes what the run left there.
+    cleanup: Callable[[Run, Endpoint], None]
     # On a server the suite did not start (url provider), once per run before any test
     # uses it: leaves the run's mark there and removes what provably dead runs left.
     prepare: Callable[[Run, Endpoint], None] | None = None
 
+    def start(self, provider: str, run: Run) -> Endpoint:
+        starts = {"url": self.from_url, "local": self.start_local, "docker": self.start_docker}
+        return starts[provider](run)
+
     def release(self, run: Run, endpoint: Endpoint) -> None:
-        # A warm server (``--services-up``, see warm.py) outlives the run: like a URL's,
-        # the run removes only what it made there.
-        provider = "url" if endpoint.provider == WARM_PROVIDER else endpoint.provider
-        self.providers[provider].release(run, endpoint)
+        if endpoint.provider == "local":
+            # What else the start recorded goes with the run directory.
+            if endpoint.pid is not None:
+                stop_process_group(endpoint.pid, endpoint.stop_signal or signal.SIGTERM)
+        elif endpoint.provider == "docker":
+            from .docker import remove_container  # docker.py builds on this module
+
+            remove_container(run, endpoint)
+        else:
+            # A URL's server, or a warm one (``--services-up``, see warm.py), outlives
+            # the run: the run removes only what it made there.
+            self.cleanup(run, endpoint)
 
 
 REGISTRY: dict[str, Backend] = {}
@@ -118,12 +129,6 @@ def register(backend: Backend) -> Backend:
 
 def running_in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def answer_wait() -> float:
-    """How long a URL's server may take to answer: CI containers can still be starting."""
-    default = "30" if running_in_ci() else "3"
-    return float(os.environ.get("TEST_SERVICES_WAIT", default))
 
 
 def _listening(url: str) -> bool | None:
@@ -140,35 +145,8 @@ def _listening(url: str) -> bool | None:
     return False
 
 
-def wait_for_answer(probe: Callable[[], str], errors: tuple[type[Exception], ...], env: str) -> str:
-    """Call ``probe`` (it returns the server version) until the server answers.
-
-    A URL that is set but does not work is never replaced by another provider: the
-    message says whether nothing listens there or what the server answered.
-    """
-    url = os.environ[env]
-    deadline = time.monotonic() + answer_wait()
-    while True:
-        try:
-            return probe()
-        except errors as error:
-            if time.monotonic() > deadline:
-                if _listening(url) is False:
-                    raise NotAvailable(
-                        f"{env} is set but nothing answers at {describe(url)}",
-                        fix=f"start the server or unset {env}",
-                    ) from None
-                raise NotAvailable(
-                    f"{env} is set but the server at {describe(url)} failed: {error}",
-                    fix=f"correct {env} or unset it",
-                ) from None
-            time.sleep(0.25)
-
-
 def url_endpoint(
-    backend: str,
-    test_env: str,
-    app_envs: Sequence[str],
+    backend: Backend,
     version_of: Callable[[str], str],
     errors: tuple[type[Exception], ...],
     *,
@@ -176,13 +154,35 @@ def url_endpoint(
     per_database: bool = False,
     normalize: Callable[[str], str] = str,
 ) -> Endpoint:
-    """The ``url`` provider: the safety guard, then wait for the server to answer."""
-    url = normalize(os.environ[test_env])
+    """The ``url`` provider: the safety guard, then ask the server its version until it
+    answers (``errors``: it does not yet). CI containers can still be starting.
+
+    A URL that is set but does not work is never replaced by another provider: the
+    message says whether nothing listens there or what the server answered.
+    """
+    env = backend.test_env
+    raw = os.environ[env]
+    url = normalize(raw)
     check_external_url(
-        url, test_env=test_env, app_envs=app_envs, destroys=destroys, per_database=per_database
+        url, test_env=env, app_envs=backend.app_envs, destroys=destroys, per_database=per_database
     )
-    version = wait_for_answer(lambda: version_of(url), errors, test_env)
-    return Endpoint(backend, "url", url, version, test_env)
+    wait = float(os.environ.get("TEST_SERVICES_WAIT", "30" if running_in_ci() else "3"))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return Endpoint(backend.name, "url", url, version_of(url), env)
+        except errors as error:
+            if time.monotonic() > deadline:
+                if _listening(raw) is False:
+                    raise NotAvailable(
+                        f"{env} is set but nothing answers at {describe(raw)}",
+                        fix=f"start the server or unset {env}",
+                    ) from None
+                raise NotAvailable(
+                    f"{env} is set but the server at {describe(raw)} failed: {error}",
+                    fix=f"correct {env} or unset it",
+                ) from None
+            time.sleep(0.25)
 
 
 def parse_pins(option: str | None, backends: Sequence[str]) -> dict[str, str]:
@@ -273,7 +273,7 @@ def _resolve(backend: Backend, run: Run, pins: dict[str, str]) -> dict[str, Any]
             stop_leftovers(run, backend.name)
         started = time.perf_counter()
         try:
-            endpoint = backend.providers[provider].start(run)
+            endpoint = backend.start(provider, run)
             if provider == "url" and backend.prepare is not None:
                 _prepare(backend.prepare, backend.test_env, run, endpoint)
         except NotAvailable as reason:
