@@ -95,10 +95,6 @@ class Warm:
         return "\n".join(lines)
 
 
-# A state file being replaced, or one an older version wrote.
-_UNREADABLE = (OSError, ValueError, TypeError)
-
-
 def read() -> Warm | None:
     """The state file, if this user wrote it: /dev/shm is everyone's to write in."""
     path = state_path()
@@ -106,7 +102,7 @@ def read() -> Warm | None:
         if path.stat().st_uid != os.geteuid():
             return None
         return Warm(**json.loads(path.read_text()))
-    except _UNREADABLE:
+    except (OSError, ValueError, TypeError):  # being replaced, or an older version's
         return None
 
 
