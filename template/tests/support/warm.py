@@ -95,6 +95,10 @@ class Warm:
         return "\n".join(lines)
 
 
+# A state file being replaced, or one an older version wrote.
+_UNREADABLE = (OSError, ValueError, TypeError)
+
+
 def read() -> Warm | None:
     """The state file, if this user wrote it: /dev/shm is everyone's to write in."""
     path = state_path()
@@ -102,7 +106,7 @@ def read() -> Warm | None:
         if path.stat().st_uid != os.geteuid():
             return None
         return Warm(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):  # being replaced, or an older version's
+    except _UNREADABLE:
         return None
 
 
