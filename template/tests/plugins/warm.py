@@ -62,22 +62,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say whether the warm template was reused or built (a stale file, once more)."""
+    """A stale state file, said once more where the run's outcome is read."""
     run = config.stash.get(RUN_KEY, None)
-    if run is None or not run.is_owner:
-        return
-    notice = warm.stale_notice()
-    lines = [notice] if notice is not None else []
-    template = run.read_state("postgres-databases") or {}
-    if "warm" in template:
-        lines.append(
-            f"postgres template: {template['warm']} {template['template']} "
-            f"(key {template['key']}: schema, seed and the project modules they import)"
-        )
-    if lines:
+    notice = warm.stale_notice() if run is not None and run.is_owner else None
+    if notice is not None:
         terminalreporter.write_sep("-", "warm services")
-        for line in lines:
-            terminalreporter.write_line(line)
+        terminalreporter.write_line(notice)
 
 
 @pytest.hookimpl(tryfirst=True)
