@@ -45,11 +45,9 @@ LAUNCH_WAIT = 10.0
 
 
 def _read(path: str) -> str | None:
-    try:
-        with open(path) as file:
-            return file.read().strip()
-    except OSError:
-        return None
+    with contextlib.suppress(OSError), open(path) as file:
+        return file.read().strip()
+    return None
 
 
 def _started(pid: int) -> int | None:
