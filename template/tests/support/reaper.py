@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import json
 import os
+import runpy
 import shutil
 import signal
 import sys
@@ -125,8 +125,8 @@ def kill_process(record: Record, sig: int = signal.SIGKILL) -> bool:
     return True
 
 
-def kill_group(record: Record, sig: int = signal.SIGKILL) -> bool:
-    """Signal a recorded process group (its leader's pid is the group id).
+def kill_group(record: Record) -> bool:
+    """Kill a recorded process group (its leader's pid is the group id).
 
     A leader that is gone may have left members behind; Linux gives no new process
     the pid of a group that still has members, so signalling the group id is safe. A
@@ -136,7 +136,7 @@ def kill_group(record: Record, sig: int = signal.SIGKILL) -> bool:
     if state == "unknown" or (state == "dead" and _started(record["pid"]) is not None):
         return False
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(record["pid"], sig)
+        os.killpg(record["pid"], signal.SIGKILL)
     return True
 
 
@@ -206,12 +206,8 @@ def remove_containers(run_dir: Path) -> None:
     if not any(record.get("kind") == "container" for _, record in records(run_dir)):
         return
     source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "docker_api.py")
-    spec = importlib.util.spec_from_file_location("docker_api", source)
-    if spec is None or spec.loader is None:
-        return
-    docker_api = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(docker_api)
-    for error in docker_api.remove_run_containers(run_dir):
+    remove_run_containers = runpy.run_path(source)["remove_run_containers"]
+    for error in remove_run_containers(run_dir):
         print(f"reaper: {error}", file=sys.stderr)
 
 
