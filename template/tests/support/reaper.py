@@ -158,22 +158,13 @@ def wait_for_exit(record: Record, timeout: float) -> bool:
 
 def wait_for_lock(path: Path, timeout: float) -> None:
     """Take and drop a lock, waiting at most ``timeout``: a launch in flight has recorded."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(OSError), open(path, "rb") as lock:  # no lock file: no launch
+        while time.monotonic() <= deadline:
+            with contextlib.suppress(BlockingIOError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.01)
-    finally:
-        os.close(fd)
+            time.sleep(0.01)
 
 
 def reap(run_dir: Path) -> None:
