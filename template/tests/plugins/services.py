@@ -176,11 +176,15 @@ def _plan(name: str, test_env: str, pins: dict[str, str]) -> str:
     return "none: " + "; ".join(skipped)
 
 
+# What describe_local() raises when there is no usable local server.
+_NO_LOCAL_SERVER = (NotAvailable, OSError, subprocess.SubprocessError)
+
+
 def _slower(name: str) -> str:
     """Why a pinned docker provider costs seconds, when a local server could be had."""
     try:
         local = REGISTRY[name].describe_local()
-    except (NotAvailable, OSError, subprocess.SubprocessError):  # no usable local server
+    except _NO_LOCAL_SERVER:
         return ""
     return (
         f"; a container takes seconds to start (image, init, readiness), and the local "
