@@ -136,8 +136,7 @@ _GUARD_KEY = pytest.StashKey[Guard]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers",
-        f"{_MARKER}: the test may connect to any host (lifts the outbound network guard)",
+        "markers", f"{_MARKER}: the test may connect to any host (lifts the outbound network guard)"
     )
     # TEST_SERVICES_ALLOW_REMOTE only lets service URLs be remote (CI aliases); their
     # hosts are allowed, so it does not switch the guard off.

@@ -149,16 +149,16 @@ class AppEnv:
         """
         urls: dict[str, str] = {}
         parts: dict[str, tuple[str, str]] = {}
+        fields = {_field(backend, part): part for part in PARTS}
         for name, value in self.mapping.items():
-            current = os.environ.get(name) if name not in self.original else self.original[name]
-            if not current:
+            current = self.original[name] if name in self.original else os.environ.get(name)
+            part = fields.get(value)
+            if not current or part is None:
                 continue
-            for part in PARTS:
-                if value == _field(backend, part):
-                    if part in ("url", "sqlalchemy_url"):
-                        urls[name] = current
-                    else:
-                        parts[part] = (name, current)
+            if part in ("url", "sqlalchemy_url"):
+                urls[name] = current
+            else:
+                parts[part] = (name, current)
         if "host" in parts:
             port = f":{parts['port'][1]}" if "port" in parts else ""
             database = parts["database"][1] if "database" in parts else ""

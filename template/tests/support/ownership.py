@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from .reaper import identity, process_state
 from .run import Run
-from .safety import UnsafeTarget, check_owned_name
+from .safety import UnsafeTarget
 
 # What every name the suite makes on a server starts with, before the run id.
 PREFIX = "pgt"
@@ -100,13 +100,23 @@ class RunNames:
         return f"{self.prefix}{self.worker}{self.separator}{next(self._counter)}"
 
     def check_owned(self, name: str) -> None:
-        """Refuse (``UnsafeTarget``) a name that is not this run's."""
-        check_owned_name(name, self.prefix)
+        """Refuse (``UnsafeTarget``) a name the suite did not give it: not this run's."""
+        if not name.startswith(self.prefix):
+            raise UnsafeTarget(
+                f"refusing to drop {name!r}: the suite only drops names starting {self.prefix!r}"
+            )
+
+    def drop(self, name: str) -> None:
+        """Remove one of this run's names from the server."""
+        raise NotImplementedError
 
     def drop_all(self) -> None:
         """Remove everything of this run on the server, its mark last (the cleanup of a
         server the suite did not start)."""
-        raise NotImplementedError
+        for name in self.names_on_server():
+            if name.startswith(self.prefix) and name != self.mark_name:
+                self.drop(name)
+        self.drop(self.mark_name)
 
     def close(self) -> None:
         """Close the suite's own client, for the subclasses that keep one."""
@@ -125,23 +135,19 @@ class RunNames:
 
 def mark_server(names: RunNames, run: Run) -> None:
     """Leave the run's mark on a server it did not start; remove what finished runs left."""
-    try:
+    with contextlib.closing(names):
         if names.write_mark(run_mark(run)) not in (None, run_mark(run)):
             raise UnsafeTarget(
                 f"another run with this run's id ({run.id}) uses the server; run the tests again"
             )
         _remove_what_finished_runs_left(names, run.id)
-    finally:
-        names.close()
 
 
 def release_server(names: RunNames, run: Run) -> None:
     """Remove what the run made on a server it did not start, and what finished runs left."""
-    try:
+    with contextlib.closing(names):
         names.drop_all()
         _remove_what_finished_runs_left(names, run.id)
-    finally:
-        names.close()
 
 
 def _remove_what_finished_runs_left(names: RunNames, run_id: str) -> None:
@@ -154,8 +160,5 @@ def _remove_what_finished_runs_left(names: RunNames, run_id: str) -> None:
         mark = names.read_mark(name)
         if mark is not None and mark.run == found[1] and mark.is_over:
             other = replace(names, prefix=run_prefix(found[1], names.separator), worker="")
-            try:
-                with contextlib.suppress(*names.foreign_errors):
-                    other.drop_all()
-            finally:
-                other.close()
+            with contextlib.closing(other), contextlib.suppress(*names.foreign_errors):
+                other.drop_all()

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import json
 import os
+import runpy
 import shutil
 import signal
 import sys
@@ -45,11 +45,9 @@ LAUNCH_WAIT = 10.0
 
 
 def _read(path: str) -> str | None:
-    try:
-        with open(path) as file:
-            return file.read().strip()
-    except OSError:
-        return None
+    with contextlib.suppress(OSError), open(path) as file:
+        return file.read().strip()
+    return None
 
 
 def _started(pid: int) -> int | None:
@@ -127,8 +125,8 @@ def kill_process(record: Record, sig: int = signal.SIGKILL) -> bool:
     return True
 
 
-def kill_group(record: Record, sig: int = signal.SIGKILL) -> bool:
-    """Signal a recorded process group (its leader's pid is the group id).
+def kill_group(record: Record) -> bool:
+    """Kill a recorded process group (its leader's pid is the group id).
 
     A leader that is gone may have left members behind; Linux gives no new process
     the pid of a group that still has members, so signalling the group id is safe. A
@@ -138,7 +136,7 @@ def kill_group(record: Record, sig: int = signal.SIGKILL) -> bool:
     if state == "unknown" or (state == "dead" and _started(record["pid"]) is not None):
         return False
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(record["pid"], sig)
+        os.killpg(record["pid"], signal.SIGKILL)
     return True
 
 
@@ -160,22 +158,13 @@ def wait_for_exit(record: Record, timeout: float) -> bool:
 
 def wait_for_lock(path: Path, timeout: float) -> None:
     """Take and drop a lock, waiting at most ``timeout``: a launch in flight has recorded."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(OSError), open(path, "rb") as lock:  # no lock file: no launch
+        while time.monotonic() <= deadline:
+            with contextlib.suppress(BlockingIOError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.01)
-    finally:
-        os.close(fd)
+            time.sleep(0.01)
 
 
 def reap(run_dir: Path) -> None:
@@ -208,12 +197,8 @@ def remove_containers(run_dir: Path) -> None:
     if not any(record.get("kind") == "container" for _, record in records(run_dir)):
         return
     source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "docker_api.py")
-    spec = importlib.util.spec_from_file_location("docker_api", source)
-    if spec is None or spec.loader is None:
-        return
-    docker_api = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(docker_api)
-    for error in docker_api.remove_run_containers(run_dir):
+    remove_run_containers = runpy.run_path(source)["remove_run_containers"]
+    for error in remove_run_containers(run_dir):
         print(f"reaper: {error}", file=sys.stderr)
 
 

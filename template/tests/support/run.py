@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .reaper import identity, process_state, reap, write_record
+from .reaper import identity, process_state, reap, records, write_record
 
 RUN_DIR_PREFIX = "pytest-services-"
 BASE_DIR_ENV = "TEST_SERVICES_DIR"
@@ -101,21 +101,16 @@ class Run:
         return self.dir / f"{name}.json"
 
     def read_state(self, name: str) -> dict[str, Any] | None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             state: dict[str, Any] = json.loads(self.state_path(name).read_text())
-        except FileNotFoundError:
-            return None
-        return state
+            return state
+        return None
 
     def write_state(self, name: str, state: dict[str, Any]) -> None:
         write_record(self.state_path(name), state)
 
     def states(self) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for path in self.dir.glob("*.json"):
-            with contextlib.suppress(FileNotFoundError):  # removed while we looked
-                found[path.stem] = json.loads(path.read_text())
-        return found
+        return {path.stem: state for path, state in records(self.dir)}
 
     def remove(self) -> None:
         """Kill whatever the run still has running, remove its directory, then let the

@@ -108,12 +108,7 @@ def describe(url: str) -> str:
 
 
 def check_external_url(
-    url: str,
-    *,
-    test_env: str,
-    app_envs: Iterable[str],
-    destroys: str,
-    per_database: bool = False,
+    url: str, *, test_env: str, app_envs: Iterable[str], destroys: str, per_database: bool = False
 ) -> None:
     """Refuse a test URL on the application's own server, or remote unless allowed.
 
@@ -150,12 +145,4 @@ def check_external_url(
             f"{test_env} points at {', '.join(map(repr, remote))}, not this machine; set "
             f"{ALLOW_REMOTE_ENV}=1 if that server is meant for tests (CI service "
             "containers reached by name, for example)."
-        )
-
-
-def check_owned_name(name: str, prefix: str) -> None:
-    """Refuse to drop anything whose name the suite did not give it."""
-    if not name.startswith(prefix):
-        raise UnsafeTarget(
-            f"refusing to drop {name!r}: the suite only drops names starting {prefix!r}"
         )
