@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from .reaper import identity, process_state
 from .run import Run
-from .safety import UnsafeTarget
+from .safety import UnsafeTarget, check_owned_name
 
 # What every name the suite makes on a server starts with, before the run id.
 PREFIX = "pgt"
@@ -100,11 +100,8 @@ class RunNames:
         return f"{self.prefix}{self.worker}{self.separator}{next(self._counter)}"
 
     def check_owned(self, name: str) -> None:
-        """Refuse (``UnsafeTarget``) a name the suite did not give it: not this run's."""
-        if not name.startswith(self.prefix):
-            raise UnsafeTarget(
-                f"refusing to drop {name!r}: the suite only drops names starting {self.prefix!r}"
-            )
+        """Refuse (``UnsafeTarget``) a name that is not this run's."""
+        check_owned_name(name, self.prefix)
 
     def drop(self, name: str) -> None:
         """Remove one of this run's names from the server."""

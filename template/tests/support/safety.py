@@ -146,3 +146,11 @@ def check_external_url(
             f"{ALLOW_REMOTE_ENV}=1 if that server is meant for tests (CI service "
             "containers reached by name, for example)."
         )
+
+
+def check_owned_name(name: str, prefix: str) -> None:
+    """Refuse to drop anything whose name the suite did not give it."""
+    if not name.startswith(prefix):
+        raise UnsafeTarget(
+            f"refusing to drop {name!r}: the suite only drops names starting {prefix!r}"
+        )
