@@ -132,8 +132,9 @@ class RunNames:
 
 def mark_server(names: RunNames, run: Run) -> None:
     """Leave the run's mark on a server it did not start; remove what finished runs left."""
+    mark = run_mark(run)
     with contextlib.closing(names):
-        if names.write_mark(run_mark(run)) not in (None, run_mark(run)):
+        if names.write_mark(mark) not in (None, mark):
             raise UnsafeTarget(
                 f"another run with this run's id ({run.id}) uses the server; run the tests again"
             )
